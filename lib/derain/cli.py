@@ -1,0 +1,82 @@
+"""The ``derain`` command: ``evaluate`` a checkpoint on paired folders, run a
+chapter (``notebook``, as the DVC stages do) and switch parameter ``profile``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+DEFAULT_CHECKPOINT = "results/train/model.pt"
+
+
+def _evaluate(args) -> int:
+    from derain.data import PairedFolder
+    from derain.inference import evaluate, load_model, pick_device
+
+    net = load_model(args.checkpoint, pick_device(args.device))
+    pairs = PairedFolder(input_dir=args.input, target_dir=args.target)
+    scores = evaluate(net, pairs, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps({k: scores[k] for k in ("psnr", "ssim", "n")}))
+        return 0
+    width = max(len(r["name"]) for r in scores["per_image"])
+    for row in scores["per_image"]:
+        value = "inf" if math.isinf(row["psnr"]) else f"{row['psnr']:.2f}"
+        print(f"{row['name']:<{width}}  PSNR {value:>6} dB  SSIM {row['ssim']:.4f}")
+    print(f"{'mean':<{width}}  PSNR {scores['psnr']:6.2f} dB  "
+          f"SSIM {scores['ssim']:.4f}  (n = {scores['n']})")
+    return 0
+
+
+def _notebook(args) -> int:
+    from derain.pipeline import run_notebook
+
+    run_notebook(args.source, args.section, args.out, params_path=args.params)
+    return 0
+
+
+def _profile(args) -> int:
+    from derain.pipeline import apply_profile
+
+    apply_profile(args.name, args.params)
+    print(f"{args.params}: profile {args.name}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="derain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="PSNR/SSIM (Y channel) on input/target folders")
+    ev.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
+    ev.add_argument("--input", required=True, help="folder of rainy images")
+    ev.add_argument("--target", required=True, help="folder of clean images, same names")
+    ev.add_argument("--json", action="store_true", help='print {"psnr", "ssim", "n"}')
+    ev.add_argument("--device", default="auto")
+    ev.set_defaults(func=_evaluate)
+
+    nb = sub.add_parser("notebook", help="execute a chapter with papermill")
+    nb.add_argument("source", help="jupytext .py notebook")
+    nb.add_argument("--section", required=True, help="params.yaml section to pass")
+    nb.add_argument("--out", required=True, help="folder for the executed notebook")
+    nb.add_argument("--params", default="params.yaml")
+    nb.set_defaults(func=_notebook)
+
+    pr = sub.add_parser("profile", help="write a parameter profile over params.yaml")
+    pr.add_argument("name", help="cpu, smoke or gpu (profiles/<name>.yaml)")
+    pr.add_argument("--params", default="params.yaml")
+    pr.set_defaults(func=_profile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        # ImageError is a ValueError: one line naming the file and the problem.
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"derain {args.command}: error: {message}", file=sys.stderr)
+        return 2

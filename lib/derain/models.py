@@ -1,0 +1,315 @@
+"""The deraining network (Fig. 4, Tables I-II) and the directional gradient network
+(Fig. 5) of Cho et al., "Single Image Deraining Using Time-Lapse Data", TIP 2020.
+
+Shapes follow the paper with a channel ``width`` (64 in the paper): each encoder has
+``width``, ``2*width`` and ``4*width`` channels at scales 1, 1/2 and 1/4, and a
+``4*width`` output at 1/8.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FUSIONS = ("dynamic", "concat", "sum", "product")
+KERNEL_SETS = {"3/5/7": (3, 5, 7), "1/3/5": (1, 3, 5)}
+
+
+def _conv(cin: int, cout: int, kernel: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+
+
+class Encoder(nn.Module):
+    """One VGG-like branch E_k of Table I (three of them differ only in kernel size).
+
+    forward(x: (N, C_in, H, W)) with H, W divisible by 8 returns the skip features
+    ``[f1 (N, w, H, W), f2 (N, 2w, H/2, W/2), f3 (N, 4w, H/4, W/4)]`` and the
+    bottleneck ``(N, 4w, H/8, W/8)``.
+    """
+
+    def __init__(self, in_channels: int, width: int, kernel: int):
+        super().__init__()
+        w1, w2, w3 = width, 2 * width, 4 * width
+        k = kernel
+        self.stage1 = nn.Sequential(
+            _conv(in_channels, w1, k), nn.ReLU(inplace=True),
+            _conv(w1, w1, k), nn.ReLU(inplace=True),
+        )
+        self.stage2 = nn.Sequential(
+            nn.MaxPool2d(2),
+            _conv(w1, w2, k), nn.ReLU(inplace=True),
+            _conv(w2, w2, k), nn.ReLU(inplace=True),
+        )
+        self.stage3 = nn.Sequential(
+            nn.MaxPool2d(2),
+            _conv(w2, w3, k), nn.ReLU(inplace=True),
+            _conv(w3, w3, k), nn.ReLU(inplace=True),
+            _conv(w3, w3, k), nn.ReLU(inplace=True),
+        )
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        f1 = self.stage1(x)
+        f2 = self.stage2(f1)
+        f3 = self.stage3(f2)
+        return [f1, f2, f3], self.pool(f3)
+
+
+class DynamicFusion(nn.Module):
+    """The dynamic fusion module (Eq. 9, Table II "mk_dyn_filter" and "dyn_filter").
+
+    A 1x1 filter generator maps the concatenated features x (N, 3c, h, w) to a
+    per-position 1x1 filter of shape (c, 3c), which is then applied to x itself:
+    ``out[o, p] = sum_i W[o, i, p] * x[i, p]`` with ``W[:, :, p] = A x[:, p] + b``.
+
+    The filters are never materialised for all output channels at once: they are
+    generated ``chunk`` output channels at a time, so memory stays bounded at the
+    paper's width (768 * 256 values per position). ``forward_direct`` is the literal
+    computation, kept for tests.
+    """
+
+    def __init__(self, channels: int, out_channels: int, chunk: int = 32):
+        super().__init__()
+        self.channels = channels
+        self.out_channels = out_channels
+        self.chunk = chunk
+        self.generator = nn.Conv2d(channels, channels * out_channels, 1)
+        # The bias alone is a static 1x1 fusion (like "concat"); the input-conditioned
+        # part starts small so early training is stable and learns to grow.
+        with torch.no_grad():
+            bound = 1.0 / math.sqrt(channels)
+            self.generator.weight.uniform_(-0.1 * bound, 0.1 * bound)
+            self.generator.bias.uniform_(-bound, bound)
+
+    def forward_direct(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        filters = self.generator(x).view(n, self.out_channels, c, h, w)
+        return torch.einsum("noihw,nihw->nohw", filters, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        weight = self.generator.weight.view(self.out_channels, c, c)
+        bias = self.generator.bias.view(self.out_channels, c)
+        outs = []
+        for start in range(0, self.out_channels, self.chunk):
+            stop = min(start + self.chunk, self.out_channels)
+            a = weight[start:stop].reshape(-1, c, 1, 1)
+            b = bias[start:stop].reshape(-1)
+            filters = F.conv2d(x, a, b).view(n, stop - start, c, h, w)
+            outs.append(torch.einsum("noihw,nihw->nohw", filters, x))
+        return torch.cat(outs, dim=1)
+
+
+class Fusion(nn.Module):
+    """Fusion of the three encoder bottlenecks (Table VII): ``sum``, ``product``,
+    ``concat`` (concatenation then a 1x1 conv) or ``dynamic`` (Eq. 9).
+
+    forward(feats: three (N, c, h, w) tensors) -> (N, c, h, w).
+    """
+
+    def __init__(self, mode: str, channels: int, chunk: int = 32):
+        super().__init__()
+        if mode not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {mode!r}")
+        self.mode = mode
+        if mode == "concat":
+            self.mix = nn.Conv2d(3 * channels, channels, 1)
+        elif mode == "dynamic":
+            self.mix = DynamicFusion(3 * channels, channels, chunk=chunk)
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        if self.mode == "sum":
+            return feats[0] + feats[1] + feats[2]
+        if self.mode == "product":
+            return feats[0] * feats[1] * feats[2]
+        return self.mix(torch.cat(feats, dim=1))
+
+
+class BilinearUp(nn.Module):
+    """x2 upsampling by a transposed convolution with a fixed bilinear kernel (the
+    paper's "deconv" layers; no learned weights). (N, C, h, w) -> (N, C, 2h, 2w)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+        taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+        kernel = torch.outer(taps, taps).expand(channels, 1, 4, 4).clone()
+        self.register_buffer("kernel", kernel, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(
+            x, self.kernel, stride=2, padding=1, groups=self.channels
+        )
+
+
+def _decoder_stage(cin: int, mid: int, cout: int, relu_last: bool = True):
+    layers = [
+        _conv(cin, mid, 3), nn.ReLU(inplace=True),
+        _conv(mid, mid, 3), nn.ReLU(inplace=True),
+        _conv(mid, cout, 3),
+    ]
+    if relu_last:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class DerainNet(nn.Module):
+    """The deraining network of Fig. 4: three encoders, fusion, decoder, then the
+    subtraction and clipping layers, ``background = clip(rainy - rain, 0, 1)``.
+
+    Args:
+        width: channels of the first encoder stage (64 in the paper).
+        kernels: kernel sizes of the three encoders, ``"3/5/7"`` (paper) or
+            ``"1/3/5"`` (the smaller variant of Fig. 17), or a list of three ints.
+        fusion: ``"dynamic"`` (paper), ``"concat"``, ``"sum"`` or ``"product"``.
+        in_channels: 1 works on luminance as the paper does (``derain_rgb`` puts the
+            input's chroma back); 3 works on RGB.
+        chunk: output channels per chunk in the dynamic fusion (memory bound only).
+
+    forward(rainy: (N, C, H, W) in [0, 1]), any H, W >= 1, returns
+    ``(background, rain)``, both (N, C, H, W); background in [0, 1].
+    """
+
+    def __init__(
+        self,
+        width: int = 64,
+        kernels: str | list[int] = "3/5/7",
+        fusion: str = "dynamic",
+        in_channels: int = 1,
+        chunk: int = 32,
+    ):
+        super().__init__()
+        ks = KERNEL_SETS[kernels] if isinstance(kernels, str) else tuple(kernels)
+        if len(ks) != 3 or any(k < 1 or k % 2 == 0 for k in ks):
+            raise ValueError(f"kernels must be three odd sizes, got {kernels!r}")
+        if in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+        if width < 1:
+            raise ValueError(f"width must be positive, got {width}")
+        self.config = {
+            "width": width,
+            "kernels": kernels if isinstance(kernels, str) else list(kernels),
+            "fusion": fusion,
+            "in_channels": in_channels,
+            "chunk": chunk,
+        }
+        self.in_channels = in_channels
+        w1, w2, w3 = width, 2 * width, 4 * width
+        self.encoders = nn.ModuleList(Encoder(in_channels, width, k) for k in ks)
+        self.fusion = Fusion(fusion, w3, chunk=chunk)
+        self.up3, self.up2, self.up1 = BilinearUp(w3), BilinearUp(w2), BilinearUp(w1)
+        # Each stage sees the upsampled features plus the skips of all three encoders
+        # at that scale: 4*w3 = 1024, 4*w2 = 512, 4*w1 = 256 channels at width 64.
+        self.dec3 = nn.Sequential(
+            _conv(4 * w3, w3, 3), nn.ReLU(inplace=True),
+            _conv(w3, w3, 3), nn.ReLU(inplace=True),
+            _conv(w3, w3, 3), nn.ReLU(inplace=True),
+            _conv(w3, w2, 3), nn.ReLU(inplace=True),
+        )
+        self.dec2 = _decoder_stage(4 * w2, w2, w1)
+        self.dec1 = _decoder_stage(4 * w1, w1, in_channels, relu_last=False)
+        # The rain estimate starts at exactly zero, so training starts from the
+        # identity (background = input) instead of from a random image; this is one
+        # of the measures against the collapse to a constant background.
+        last = self.dec1[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def predict_rain(self, rainy: torch.Tensor) -> torch.Tensor:
+        """rainy: (N, C, H, W) with H, W divisible by 8 -> rain: (N, C, H, W)."""
+        skips, bottlenecks = zip(*(enc(rainy) for enc in self.encoders), strict=True)
+        x = self.fusion(list(bottlenecks))
+        for level, (up, dec) in enumerate(
+            [(self.up3, self.dec3), (self.up2, self.dec2), (self.up1, self.dec1)]
+        ):
+            scale = 2 - level
+            x = dec(torch.cat([up(x)] + [s[scale] for s in skips], dim=1))
+        return x
+
+    def forward(self, rainy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if rainy.dim() != 4 or rainy.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected input (N, {self.in_channels}, H, W), got {tuple(rainy.shape)}"
+            )
+        h, w = rainy.shape[-2:]
+        ph, pw = (-h) % 8, (-w) % 8
+        x = rainy
+        if ph or pw:
+            # Reflection keeps image statistics at the border; it needs the pad to be
+            # smaller than the side, which replication does not.
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        rain = self.predict_rain(x)[..., :h, :w]
+        background = torch.clamp(rainy - rain, 0.0, 1.0)
+        return background, rain
+
+    @torch.no_grad()
+    def derain_rgb(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Derain colour images. rgb: (N, 3, H, W) in [0, 1] -> (background_rgb
+        (N, 3, H, W) in [0, 1], rain (N, C, H, W)). A luminance model replaces Y of
+        BT.601 YCbCr and keeps the input's Cb, Cr."""
+        from derain.images import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
+
+        if self.in_channels == 3:
+            return self(rgb)
+        ycbcr = rgb_to_ycbcr_torch(rgb)
+        y, rain = self(ycbcr[:, :1])
+        out = ycbcr_to_rgb_torch(torch.cat([y, ycbcr[:, 1:]], dim=1))
+        return out.clamp(0.0, 1.0), rain
+
+
+def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:
+    return sum(
+        p.numel() for p in net.parameters() if p.requires_grad or not trainable_only
+    )
+
+
+class DirectionalGradientNet(nn.Module):
+    """The directional gradient network (Fig. 5, Eqs. 4-6), a training regulariser.
+
+    theta = atan(d_y S / d_x S) in (-pi/2, pi/2] per pixel; a 3x3 conv with
+    ``clusters`` filters and a softmax give the soft assignment alpha_k(theta); the
+    cluster centres c_k are parameters. Returns ``L_v = sum_k |V(k)|`` with
+    ``V(k) = sum_i m_i alpha_k(theta_i) |theta_i - c_k| / sum_i m_i``.
+
+    m_i masks out flat pixels (gradient magnitude below ``eps``), where the
+    orientation is undefined; sanitising the atan2 inputs there keeps every
+    gradient finite. Averaging instead of summing over pixels makes the loss
+    independent of the crop size.
+
+    forward(rain: (N, 1, H, W)) -> scalar tensor.
+    """
+
+    def __init__(self, clusters: int = 4, eps: float = 1e-2):
+        super().__init__()
+        self.eps = eps
+        self.assign = nn.Conv2d(1, clusters, 3, padding=1)
+        # Centres spread over the orientation range so no cluster starts empty.
+        centres = torch.linspace(-math.pi / 2, math.pi / 2, clusters + 2)[1:-1]
+        self.centres = nn.Parameter(centres.clone())
+
+    def orientation(self, rain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rain: (N, C, H, W) -> (theta (N, 1, H-1, W-1), mask (N, 1, H-1, W-1))."""
+        s = rain.mean(dim=1, keepdim=True)
+        gx = s[..., :-1, 1:] - s[..., :-1, :-1]
+        gy = s[..., 1:, :-1] - s[..., :-1, :-1]
+        mask = (gx * gx + gy * gy) > self.eps**2
+        gx_safe = torch.where(mask, gx, torch.ones_like(gx))
+        gy_safe = torch.where(mask, gy, torch.zeros_like(gy))
+        theta = torch.atan2(gy_safe, gx_safe)
+        # Fold to (-pi/2, pi/2]: atan of the ratio, an orientation not a direction.
+        theta = torch.where(theta > math.pi / 2, theta - math.pi, theta)
+        theta = torch.where(theta <= -math.pi / 2, theta + math.pi, theta)
+        theta = torch.where(mask, theta, torch.zeros_like(theta))
+        return theta, mask.to(theta.dtype)
+
+    def forward(self, rain: torch.Tensor) -> torch.Tensor:
+        theta, mask = self.orientation(rain)
+        alpha = torch.softmax(self.assign(theta), dim=1)  # (N, K, h, w)
+        dist = (theta - self.centres.view(1, -1, 1, 1)).abs()
+        total = mask.sum().clamp_min(1.0)
+        v = (mask * alpha * dist).sum(dim=(0, 2, 3)) / total
+        return v.abs().sum()

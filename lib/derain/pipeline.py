@@ -1,0 +1,88 @@
+"""Glue between ``params.yaml``, the jupytext notebooks and DVC: run a chapter with
+papermill, switch parameter profiles, and read a stage's section."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import yaml
+
+PROFILES_DIR = "profiles"
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no parameters file")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A copy of ``base`` with ``override`` written over it, nested dicts merged."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_profile(name: str, params_path: str | Path = "params.yaml",
+                  profiles_dir: str | Path | None = None) -> dict:
+    """Writes profile ``name`` (``profiles/<name>.yaml``, the values it changes)
+    over ``params.yaml`` and records ``profile: name``. ``profiles/cpu.yaml`` holds
+    the default values of every key another profile changes, so applying ``cpu``
+    restores the default."""
+    params_path = Path(params_path)
+    folder = Path(profiles_dir) if profiles_dir else params_path.parent / PROFILES_DIR
+    profile = folder / f"{name}.yaml"
+    if not profile.is_file():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise FileNotFoundError(f"{profile}: no such profile (known: {known})")
+    merged = deep_merge(load_params(params_path), yaml.safe_load(profile.read_text()))
+    merged["profile"] = name
+    params_path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return merged
+
+
+def notebook_to_ipynb(source: str | Path, target: str | Path) -> Path:
+    """Converts a jupytext percent ``.py`` notebook to ``.ipynb``."""
+    import jupytext
+
+    notebook = jupytext.read(source)
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(notebook, target)
+    return target
+
+
+def run_notebook(source: str | Path, section: str, out_dir: str | Path,
+                 params_path: str | Path = "params.yaml",
+                 kernel: str = "python3") -> Path:
+    """Executes ``source`` with papermill, its ``parameters`` cell replaced by the
+    ``section`` of ``params_path``; writes ``<out_dir>/<name>.ipynb`` and the wall
+    time to ``<out_dir>/wall_time.yaml``."""
+    import papermill
+
+    source = Path(source)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parameters = load_params(params_path).get(section)
+    if parameters is None:
+        raise KeyError(f"{params_path}: no section {section!r}")
+    raw = notebook_to_ipynb(source, out_dir / f"{source.stem}.source.ipynb")
+    executed = out_dir / f"{source.stem}.ipynb"
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(raw), str(executed), parameters=parameters, kernel_name=kernel,
+        cwd=str(Path.cwd()), progress_bar=False,
+    )
+    raw.unlink()
+    seconds = time.perf_counter() - start
+    (out_dir / "wall_time.yaml").write_text(
+        yaml.safe_dump({"stage": section, "seconds": round(seconds, 1)})
+    )
+    return executed

@@ -1,0 +1,151 @@
+"""Training from time-lapse frames (Sec. III-B, IV-A): Adam, random crops of two
+frames m != n of one scene, the losses of :mod:`derain.losses`.
+
+A run lives in a folder: ``checkpoint.pt`` (everything needed to continue,
+rewritten atomically every ``checkpoint_every`` steps), ``history.json`` (the
+logged losses and validation scores) and, at the end, ``model.pt``. Starting a run
+whose folder holds a checkpoint continues it; with a fixed seed on a CPU the result
+equals that of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from derain.data import SceneTestSet, TimeLapseFrames
+from derain.inference import evaluate, pick_device, save_model
+from derain.losses import TimeLapseLoss
+from derain.models import DerainNet
+
+# A background whose spatial contrast falls below this fraction of the input's has
+# lost the scene: the collapse of the literal recipe (SPEC, "a pitfall") drives it
+# towards 0, while a working deraining model stays close to 1.
+COLLAPSE_RATIO = 0.5
+
+
+def contrast_ratio(background: torch.Tensor, rainy: torch.Tensor) -> float:
+    """Mean per-image spatial std of the predicted background over that of the
+    input; (N, C, H, W) tensors. About 1 for a sane model, about 0 for a constant."""
+    b = background.flatten(1).std(dim=1)
+    r = rainy.flatten(1).std(dim=1).clamp_min(1e-6)
+    return float((b / r).mean())
+
+
+def train(
+    run_dir: str | Path,
+    data_dir: str | Path,
+    model: dict,
+    loss: dict,
+    steps: int,
+    batch_size: int = 4,
+    crop: int = 64,
+    lr: float = 1e-4,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    seed: int = 0,
+    frames_per_scene: int | None = None,
+    checkpoint_every: int = 200,
+    log_every: int = 20,
+    val_every: int = 500,
+    val_frames: int | None = 2,
+    device: str = "auto",
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
+    """Trains ``DerainNet(**model)`` with ``TimeLapseLoss(**loss)`` for ``steps``
+    steps and returns the history. ``stop_after`` ends the call early (as if the
+    process were killed after that step's checkpoint) and is used by tests."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    net = DerainNet(**model).to(dev)
+    criterion = TimeLapseLoss(**loss).to(dev)
+    params = list(net.parameters()) + list(criterion.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
+    rng = np.random.default_rng(seed)
+    history: dict = {"train": [], "val": [], "seconds": 0.0}
+    step = 0
+
+    ckpt_path = run_dir / "checkpoint.pt"
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt["config"] != net.config or ckpt["loss"] != loss:
+            raise ValueError(
+                f"{ckpt_path}: checkpoint was made with other settings; "
+                "delete the run folder to start over"
+            )
+        net.load_state_dict(ckpt["state_dict"])
+        criterion.load_state_dict(ckpt["criterion"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["rng"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        history, step = ckpt["history"], ckpt["step"]
+
+    frames = TimeLapseFrames(data_dir, "train", net.in_channels, frames_per_scene)
+    val_set = SceneTestSet(data_dir, "val", val_frames)
+
+    def checkpoint() -> None:
+        blob = {
+            "config": net.config, "loss": loss, "step": step,
+            "state_dict": net.state_dict(), "criterion": criterion.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(), "history": history,
+        }
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(ckpt_path)
+        (run_dir / "history.json").write_text(json.dumps(history, indent=1))
+
+    def validate() -> None:
+        net.eval()
+        scores = evaluate(net, val_set, progress=False)
+        net.train()
+        history["val"].append({"step": step, "psnr": scores["psnr"],
+                               "ssim": scores["ssim"]})
+
+    bar = tqdm(total=steps, initial=step, desc="training", unit="step",
+               disable=not progress)
+    net.train()
+    window: list[dict] = []
+    while step < steps:
+        start = time.perf_counter()
+        rainy_m, rainy_n = (t.to(dev) for t in frames.sample(batch_size, crop, rng))
+        out = net(torch.cat([rainy_m, rainy_n]))
+        out_m = tuple(t[:batch_size] for t in out)
+        out_n = tuple(t[batch_size:] for t in out)
+        total, parts = criterion(rainy_m, rainy_n, out_m, out_n, step, steps)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        step += 1
+        parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
+        window.append(parts)
+        history["seconds"] += time.perf_counter() - start
+        if step % log_every == 0 or step == steps:
+            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            history["train"].append({"step": step, **mean})
+            bar.set_postfix(loss=f"{mean['total']:.4f}", contrast=f"{mean['contrast']:.2f}")
+            window = []
+        if val_every and (step % val_every == 0 or step == steps):
+            validate()
+        if step % checkpoint_every == 0 or step == steps:
+            checkpoint()
+        bar.update(1)
+        if stop_after is not None and step >= stop_after:
+            break
+    bar.close()
+    if step >= steps:
+        last = history["train"][-1]["contrast"] if history["train"] else 1.0
+        history["collapsed"] = last < COLLAPSE_RATIO
+        history["steps_per_second"] = steps / max(history["seconds"], 1e-9)
+        checkpoint()
+        save_model(run_dir / "model.pt", net, steps=steps, seed=seed,
+                   collapsed=history["collapsed"])
+    return history

@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from derain.data import load_manifest, render_dataset
+from derain.data import render_dataset
 from derain.images import load_image
 from derain.plots import image_grid, savefig
 from derain.rain import rain_statistics

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from derain.images import (
     ImageError,
     find_data_root,
@@ -23,7 +25,6 @@ from derain.images import (
     ycbcr_to_rgb,
     ycbcr_to_rgb_torch,
 )
-from PIL import Image
 
 
 @pytest.fixture

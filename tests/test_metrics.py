@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from derain.images import ImageError, find_data_root, rgb_to_y, save_image
-from derain.metrics import evaluate_folders, evaluate_pairs, psnr, ssim
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from derain.images import ImageError, find_data_root, rgb_to_y, save_image
+from derain.metrics import evaluate_folders, evaluate_pairs, psnr, ssim
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ import math
 import sys
 
 DEFAULT_CHECKPOINT = "results/train/model.pt"
+CHAPTERS = (
+    "results/data/01_data.ipynb",
+    "results/train/02_train.ipynb",
+    "results/evaluate/03_evaluate.ipynb",
+)
 
 
 def _evaluate(args) -> int:
@@ -37,6 +42,14 @@ def _notebook(args) -> int:
     return 0
 
 
+def _book(args) -> int:
+    from derain.pipeline import build_book
+
+    index = build_book(args.book_dir, args.notebooks, args.out)
+    print(f"book: {index}")
+    return 0
+
+
 def _profile(args) -> int:
     from derain.pipeline import apply_profile
 
@@ -49,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="derain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ev = sub.add_parser("evaluate", help="PSNR/SSIM (Y channel) on input/target folders")
+    ev = sub.add_parser("evaluate",
+                        help="PSNR/SSIM (Y channel) on input/target folders")
     ev.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
     ev.add_argument("--input", required=True, help="folder of rainy images")
-    ev.add_argument("--target", required=True, help="folder of clean images, same names")
+    ev.add_argument("--target", required=True,
+                    help="folder of clean images, same names")
     ev.add_argument("--json", action="store_true", help='print {"psnr", "ssim", "n"}')
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_evaluate)
@@ -63,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--out", required=True, help="folder for the executed notebook")
     nb.add_argument("--params", default="params.yaml")
     nb.set_defaults(func=_notebook)
+
+    bk = sub.add_parser("book", help="render the book from the executed chapters")
+    bk.add_argument("--book-dir", default="book")
+    bk.add_argument("--out", default="results/book")
+    bk.add_argument("notebooks", nargs="*", default=list(CHAPTERS))
+    bk.set_defaults(func=_book)
 
     pr = sub.add_parser("profile", help="write a parameter profile over params.yaml")
     pr.add_argument("name", help="cpu, smoke or gpu (profiles/<name>.yaml)")
@@ -75,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
         # ImageError is a ValueError: one line naming the file and the problem.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"derain {args.command}: error: {message}", file=sys.stderr)

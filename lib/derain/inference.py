@@ -47,7 +47,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNe
     return net.to(device).eval()
 
 
-def derain(net: DerainNet, rgb: np.ndarray, device=None) -> tuple[np.ndarray, np.ndarray]:
+def derain(net: DerainNet, rgb: np.ndarray,
+           device=None) -> tuple[np.ndarray, np.ndarray]:
     """rgb: (H, W, 3) float32 in [0, 1] -> (background (H, W, 3) float32 in [0, 1],
     rain (H, W, C) float32, C the model's input channels)."""
     device = device or next(net.parameters()).device

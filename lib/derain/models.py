@@ -232,7 +232,8 @@ class DerainNet(nn.Module):
     def forward(self, rainy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if rainy.dim() != 4 or rainy.shape[1] != self.in_channels:
             raise ValueError(
-                f"expected input (N, {self.in_channels}, H, W), got {tuple(rainy.shape)}"
+                f"expected input (N, {self.in_channels}, H, W), "
+                f"got {tuple(rainy.shape)}"
             )
         h, w = rainy.shape[-2:]
         ph, pw = (-h) % 8, (-w) % 8

@@ -86,3 +86,39 @@ def run_notebook(source: str | Path, section: str, out_dir: str | Path,
         yaml.safe_dump({"stage": section, "seconds": round(seconds, 1)})
     )
     return executed
+
+
+def build_book(book_dir: str | Path, notebooks: list[str | Path],
+               out_dir: str | Path) -> Path:
+    """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
+    executed ``notebooks`` (copied in as chapters, never re-executed: the config
+    sets ``execute_notebooks: off``). Returns the path of ``index.html``."""
+    import shutil
+    import subprocess
+    import sys
+
+    out_dir = Path(out_dir)
+    src = out_dir / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(book_dir, src)
+    chapters = src / "chapters"
+    chapters.mkdir(exist_ok=True)
+    for notebook in notebooks:
+        notebook = Path(notebook)
+        if not notebook.is_file():
+            raise FileNotFoundError(f"{notebook}: executed notebook missing; run its "
+                                    "stage first (dvc repro)")
+        shutil.copy(notebook, chapters / notebook.name)
+    build = out_dir / "_build"
+    if build.exists():
+        shutil.rmtree(build)
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(src),
+           "--path-output", str(out_dir), "--warningiserror", "--keep-going"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    (out_dir / "build.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise RuntimeError(f"jupyter-book build failed (see {out_dir}/build.log):\n"
+                           f"{tail}")
+    return build / "html" / "index.html"

@@ -44,3 +44,12 @@ def savefig(fig, path: str | Path, dpi: int = 110):
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return fig
+
+
+def absent_figure(message: str):
+    """A small figure that states why a figure could not be made (a data set the
+    user has not supplied), so the page and the pipeline's outputs stay complete."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11)
+    return fig

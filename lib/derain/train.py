@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,13 +75,19 @@ def train(
     step = 0
 
     ckpt_path = run_dir / "checkpoint.pt"
+    settings = {"model": net.config, "loss": loss, "steps": steps,
+                "batch_size": batch_size, "crop": crop, "lr": lr, "beta1": beta1,
+                "beta2": beta2, "seed": seed, "frames_per_scene": frames_per_scene}
+    ckpt = None
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt["config"] != net.config or ckpt["loss"] != loss:
-            raise ValueError(
-                f"{ckpt_path}: checkpoint was made with other settings; "
-                "delete the run folder to start over"
-            )
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt["settings"] != settings:
+            # A checkpoint of other settings (a changed params.yaml) is not this
+            # run's past: start over rather than continue a different experiment.
+            warnings.warn(f"{ckpt_path}: made with other settings; starting over",
+                          stacklevel=2)
+            ckpt = None
+    if ckpt is not None:
         net.load_state_dict(ckpt["state_dict"])
         criterion.load_state_dict(ckpt["criterion"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -93,7 +100,7 @@ def train(
 
     def checkpoint() -> None:
         blob = {
-            "config": net.config, "loss": loss, "step": step,
+            "settings": settings, "step": step,
             "state_dict": net.state_dict(), "criterion": criterion.state_dict(),
             "optimizer": optimizer.state_dict(), "rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "history": history,
@@ -131,7 +138,8 @@ def train(
         if step % log_every == 0 or step == steps:
             mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
             history["train"].append({"step": step, **mean})
-            bar.set_postfix(loss=f"{mean['total']:.4f}", contrast=f"{mean['contrast']:.2f}")
+            bar.set_postfix(loss=f"{mean['total']:.4f}",
+                            contrast=f"{mean['contrast']:.2f}")
             window = []
         if val_every and (step % val_every == 0 or step == steps):
             validate()

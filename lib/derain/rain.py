@@ -1,0 +1,626 @@
+"""Seeded synthetic rain for building time-lapse-like training sequences.
+
+A scene is one static clean background and many frames, each carrying an
+independent rain realisation plus the nuisances of real time-lapse footage:
+
+* streaks at several depths (farther layers are shorter, thinner, dimmer,
+  blurrier and denser), each layer a sparse field of drops convolved with an
+  oriented, anti-aliased line kernel (motion blur) with a Gaussian cross-section
+  (drop width and depth-of-field blur); all layers of all frames are convolved
+  in one batched FFT;
+* rain accumulation: a spatially smooth veil ``x * (1 - a) + A * a`` pulling
+  the frame toward a bright atmospheric light ``A``;
+* illumination drift (a small global gain), Gaussian sensor noise and JPEG
+  compression.
+
+Images are float32 numpy arrays of shape ``(H, W, 3)`` with values in
+``[0, 1]``. Streaks are composited by screen blending, so they only brighten.
+All randomness comes from a ``numpy.random.Generator``; torch is used for the
+FFTs only, so a seed fully determines the output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+__all__ = [
+    "FrameRain",
+    "RainSampler",
+    "jpeg_roundtrip",
+    "rain_statistics",
+    "render_frame",
+    "render_rain_layer",
+    "render_scene",
+]
+
+# Per-layer depth model: layer l is scaled by these factors to the power l.
+_DEPTH_SIZE = 0.65  # length and width shrink with distance (perspective)
+_DEPTH_DIM = 0.7  # farther drops reflect less light toward the camera
+_DEPTH_DENSER = 1.5  # a farther layer covers a larger volume of falling rain
+_DEPTH_BLUR = 0.5  # px of defocus blur added per layer (focus is on the scene)
+_LAYER_ANGLE_SIGMA = 3.0  # deg; wind is not perfectly uniform with depth
+_DROP_AMPLITUDE = (0.6, 1.0)  # per-drop brightness spread within a layer
+_STREAK_TAPER = 0.6  # streak ends are this much dimmer than the centre
+# Pixel-area integration, approximated as a Gaussian of variance 1/12 px^2 (a
+# 1-px box): anti-aliases thin slanted streaks without supersampling.
+_PIXEL_SIGMA = math.sqrt(1.0 / 12.0)
+_STREAK_FLOOR = 1.0 / 1024.0  # FFT round-off below this is zeroed: exact no-rain
+_VEIL_GRID = 4  # control points per axis of the smooth veil field
+_VEIL_TINT = np.array([0.97, 1.0, 1.03], dtype=np.float32)  # rain haze is cool
+_VEIL_LEVEL = (0.8, 0.92)  # atmospheric light gray level
+_MAX_LAYERS = 8
+_VISIBLE = 2.0 / 255.0  # smallest luminance step counted as visible rain
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _check_real(owner: str, name: str, value: Any, lo: float, hi: float) -> None:
+    if not _is_real(value) or not math.isfinite(value) or not lo <= value <= hi:
+        raise ValueError(
+            f"{owner}.{name} must be a number in [{lo}, {hi}], got {value!r}"
+        )
+
+
+def _check_int(owner: str, name: str, value: Any, lo: int, hi: int) -> None:
+    if not _is_int(value) or not lo <= value <= hi:
+        raise ValueError(
+            f"{owner}.{name} must be an int in [{lo}, {hi}], got {value!r}"
+        )
+
+
+def _check_image(name: str, image: Any) -> np.ndarray:
+    """Validate an (H, W, 3) float image in [0, 1]; return it as float32."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 2:
+        raise ValueError(
+            f"{name} must have shape (H, W, 3) with H, W >= 2, got {image.shape}"
+        )
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(
+            f"{name} must be a float array in [0, 1], got dtype {image.dtype}"
+        )
+    if not np.all(np.isfinite(image)) or image.min() < 0.0 or image.max() > 1.0:
+        raise ValueError(
+            f"{name} values must be finite and in [0, 1], got range "
+            f"[{np.nanmin(image)}, {np.nanmax(image)}]"
+        )
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FrameRain:
+    """Explicit rain and nuisance parameters of one frame.
+
+    Attributes:
+        angle: streak direction in degrees from vertical, in [-90, 90]; positive
+            is a clockwise lean (the top of a streak is to the right).
+        density: expected drops per pixel in the nearest layer, in [0, 1];
+            farther layers get ``1.5**l`` times as many. Visible coverage also
+            grows with length, width and intensity: 3 layers at 0.0003 cover
+            ~2 % of pixels with short thin faint streaks and ~20 % with long
+            wide bright ones.
+        length: streak length in pixels of the nearest layer, >= 0.
+        width: Gaussian cross-section sigma in pixels of the nearest layer.
+        intensity: peak brightness of the nearest layer's streaks, in [0, 1].
+        layers: number of depth layers, 1..8; each farther layer is shorter,
+            thinner, dimmer, blurrier and denser than the one before.
+        accumulation: veil strength ``a`` in [0, 0.6] (0 = no veil).
+        gain: global illumination drift in [0.5, 2] (1 = none).
+        noise: sensor noise sigma in [0, 0.5].
+        jpeg_quality: JPEG quality 1..100, or None for no compression.
+    """
+
+    angle: float
+    density: float
+    length: float
+    width: float
+    intensity: float
+    layers: int = 3
+    accumulation: float = 0.0
+    gain: float = 1.0
+    noise: float = 0.0
+    jpeg_quality: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_real("FrameRain", "angle", self.angle, -90.0, 90.0)
+        _check_real("FrameRain", "density", self.density, 0.0, 1.0)
+        _check_real("FrameRain", "length", self.length, 0.0, 1000.0)
+        _check_real("FrameRain", "width", self.width, 0.05, 50.0)
+        _check_real("FrameRain", "intensity", self.intensity, 0.0, 1.0)
+        _check_int("FrameRain", "layers", self.layers, 1, _MAX_LAYERS)
+        _check_real("FrameRain", "accumulation", self.accumulation, 0.0, 0.6)
+        _check_real("FrameRain", "gain", self.gain, 0.5, 2.0)
+        _check_real("FrameRain", "noise", self.noise, 0.0, 0.5)
+        if self.jpeg_quality is not None:
+            _check_int("FrameRain", "jpeg_quality", self.jpeg_quality, 1, 100)
+
+
+def _layer_geometry(rain: FrameRain) -> np.ndarray:
+    """Per-layer (length, sigma, peak amplitude, density), shape (layers, 4)."""
+    depth = np.arange(rain.layers, dtype=np.float64)
+    scale = _DEPTH_SIZE**depth
+    width = rain.width * scale
+    focused = np.hypot(width, _PIXEL_SIGMA)
+    sigma = np.hypot(focused, _DEPTH_BLUR * depth)
+    # Defocus spreads a streak's light over a wider profile: the peak drops by
+    # focused / sigma, as for a 1-D Gaussian of fixed energy.
+    amplitude = rain.intensity * _DEPTH_DIM**depth * focused / sigma
+    density = np.minimum(rain.density * _DEPTH_DENSER**depth, 1.0)
+    return np.stack([rain.length * scale, sigma, amplitude, density], axis=1)
+
+
+def _expected_coverage(rain: FrameRain) -> float:
+    """Rough fraction of pixels that this frame's streaks brighten visibly.
+
+    Each drop is treated as a capsule of the streak length whose half-width is
+    where its mean-amplitude Gaussian profile falls below 2/255 on a black
+    background (the worst case); drops land as a Poisson process, so the
+    covered fraction is ``1 - exp(-sum(density * area))``.
+    """
+    geometry = _layer_geometry(rain)
+    length, sigma, amplitude, density = geometry.T
+    peak = amplitude * np.mean(_DROP_AMPLITUDE) / _VISIBLE
+    radius = sigma * np.sqrt(2.0 * np.log(np.maximum(peak, 1.0)))
+    area = (length + 2.0 * radius) * 2.0 * radius
+    return float(1.0 - np.exp(-np.sum(density * area)))
+
+
+def _streak_kernels(
+    angle: np.ndarray, length: np.ndarray, sigma: np.ndarray, size: int
+) -> torch.Tensor:
+    """Oriented streak imprints, shape (M, size, size), float32, peak 1 at centre.
+
+    The imprint of a drop at offset (x, y) from the centre is a Gaussian of
+    the distance to a segment of the given length and angle, dimmed toward
+    the segment ends.
+    """
+    pix = torch.arange(size, dtype=torch.float32) - size // 2
+    y, x = pix.view(1, -1, 1), pix.view(1, 1, -1)
+    theta = torch.from_numpy(np.deg2rad(angle).astype(np.float32)).view(-1, 1, 1)
+    ux, uy = -torch.sin(theta), torch.cos(theta)  # unit vector from top to bottom
+    half = torch.from_numpy((length / 2.0).astype(np.float32)).view(-1, 1, 1)
+    sig = torch.from_numpy(sigma.astype(np.float32)).view(-1, 1, 1)
+    t = torch.maximum(torch.minimum(x * ux + y * uy, half), -half)
+    d2 = (x - t * ux) ** 2 + (y - t * uy) ** 2
+    taper = 1.0 - _STREAK_TAPER * (t / half.clamp_min(1e-6)) ** 2
+    return torch.exp(-d2 / (2.0 * sig**2)) * taper
+
+
+def _render_streaks(
+    shape: tuple[int, int], rains: list[FrameRain], rng: np.random.Generator
+) -> torch.Tensor:
+    """Streak layers of several frames, shape (N, H, W), float32 in [0, 1]."""
+    h, w = shape
+    n_layers = [rain.layers for rain in rains]
+    geometry = np.concatenate([_layer_geometry(rain) for rain in rains])
+    length, sigma, amplitude, density = geometry.T
+    frame = np.repeat(np.arange(len(rains)), n_layers)
+    depth = np.concatenate([np.arange(n) for n in n_layers])
+    angle = np.repeat([rain.angle for rain in rains], n_layers).astype(np.float64)
+    angle += np.where(depth > 0, rng.normal(0.0, _LAYER_ANGLE_SIGMA, len(depth)), 0.0)
+    n_maps = len(depth)
+
+    radius = float(np.max(length / 2.0 + 3.0 * sigma))
+    size = min(2 * math.ceil(radius) + 1, min(h, w) - (1 - min(h, w) % 2))
+    c = size // 2
+
+    # Drops are a Poisson process per layer: sparse weighted impulses. They are
+    # placed c pixels up-left so that the kernel's centre lands on the drop.
+    counts = rng.poisson(density * h * w)
+    map_of_drop = np.repeat(np.arange(n_maps), counts)
+    row = rng.integers(0, h, size=map_of_drop.size)
+    col = rng.integers(0, w, size=map_of_drop.size)
+    weight = rng.uniform(*_DROP_AMPLITUDE, size=map_of_drop.size)
+    weight *= amplitude[map_of_drop]
+    index = (map_of_drop * h + (row - c) % h) * w + (col - c) % w
+    impulses = np.bincount(index, weights=weight, minlength=n_maps * h * w)
+
+    # Circular convolution keeps the rain field stationary up to the borders
+    # (no thinning where drops outside the frame would have landed).
+    impulses_t = torch.from_numpy(impulses.astype(np.float32)).view(n_maps, h, w)
+    spectrum = torch.fft.rfft2(impulses_t)
+    spectrum *= torch.fft.rfft2(_streak_kernels(angle, length, sigma, size), s=(h, w))
+    layers = torch.fft.irfft2(spectrum, s=(h, w)).clamp_(0.0, 1.0)
+    layers.masked_fill_(layers < _STREAK_FLOOR, 0.0)
+
+    # Screen-blend the depth layers of each frame: 1 - prod(1 - s_l); frames
+    # with fewer layers are padded with transparent ones.
+    n_depth = max(n_layers)
+    transmit = torch.ones(len(rains) * n_depth, h, w)
+    transmit[torch.from_numpy(frame * n_depth + depth)] = 1.0 - layers
+    return 1.0 - torch.prod(transmit.view(len(rains), n_depth, h, w), dim=1)
+
+
+def _veil_maps(
+    shape: tuple[int, int], accumulation: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Spatially smooth veil strengths, shape (N, H, W), in [0, accumulation]."""
+    field = rng.standard_normal((len(accumulation), 1, _VEIL_GRID, _VEIL_GRID))
+    smooth = F.interpolate(
+        torch.from_numpy(field.astype(np.float32)),
+        size=shape,
+        mode="bicubic",
+        align_corners=True,
+    )[:, 0].numpy()
+    strength = np.clip(0.85 + 0.1 * smooth, 0.6, 1.0)
+    return strength * accumulation.astype(np.float32)[:, None, None]
+
+
+def _render(
+    background: np.ndarray, rains: list[FrameRain], rng: np.random.Generator
+) -> np.ndarray:
+    """Rainy frames over one background, shape (N, H, W, 3), float32 in [0, 1]."""
+    h, w, _ = background.shape
+    n = len(rains)
+    streaks = _render_streaks((h, w), rains, rng)
+    b = torch.from_numpy(background)
+    # b + s (1 - b) is the screen blend 1 - (1 - b)(1 - s); this form leaves b
+    # bit-exact where s = 0 and can only brighten.
+    frames = torch.addcmul(b, streaks.unsqueeze(-1), 1.0 - b)
+
+    accumulation = np.array([r.accumulation for r in rains], dtype=np.float32)
+    if np.any(accumulation > 0):
+        veil = torch.from_numpy(_veil_maps((h, w), accumulation, rng)).unsqueeze(-1)
+        level = rng.uniform(*_VEIL_LEVEL, size=(n, 1)).astype(np.float32)
+        light = torch.from_numpy(np.minimum(level * _VEIL_TINT, 1.0))
+        frames.mul_(1.0 - veil).add_(veil * light.view(n, 1, 1, 3))
+
+    gain = np.array([r.gain for r in rains], dtype=np.float32)
+    if np.any(gain != 1.0):
+        frames.mul_(torch.from_numpy(gain).view(n, 1, 1, 1))
+    noise = np.array([r.noise for r in rains], dtype=np.float32)
+    if np.any(noise > 0):
+        draw = torch.from_numpy(rng.standard_normal(frames.shape, dtype=np.float32))
+        frames.add_(draw.mul_(torch.from_numpy(noise).view(n, 1, 1, 1)))
+    out = frames.clamp_(0.0, 1.0).numpy()
+
+    for i, rain in enumerate(rains):
+        if rain.jpeg_quality is not None:
+            out[i] = jpeg_roundtrip(out[i], rain.jpeg_quality)
+    return out
+
+
+def _check_shape(shape: Any) -> tuple[int, int]:
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or not all(_is_int(v) and v >= 2 for v in shape)
+    ):
+        raise ValueError(f"shape must be a pair of ints (H, W) >= 2, got {shape!r}")
+    return int(shape[0]), int(shape[1])
+
+
+def _check_rng(rng: Any) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a numpy.random.Generator, got {type(rng).__name__}"
+        )
+
+
+def render_rain_layer(
+    shape: tuple[int, int], rain: FrameRain, rng: np.random.Generator
+) -> np.ndarray:
+    """Render the streaks of one frame, without veil or nuisances.
+
+    Args:
+        shape: (H, W) of the output, both >= 2.
+        rain: this frame's parameters; only the streak fields are used.
+        rng: source of randomness.
+
+    Returns:
+        (H, W) float32 in [0, 1]: all depth layers combined by screen blending.
+    """
+    h, w = _check_shape(shape)
+    if not isinstance(rain, FrameRain):
+        raise ValueError(f"rain must be a FrameRain, got {type(rain).__name__}")
+    _check_rng(rng)
+    return _render_streaks((h, w), [rain], rng)[0].numpy()
+
+
+def render_frame(
+    background: np.ndarray, rain: FrameRain, rng: np.random.Generator
+) -> np.ndarray:
+    """Render one rainy frame.
+
+    Args:
+        background: (H, W, 3) float in [0, 1], the clean scene.
+        rain: this frame's parameters.
+        rng: source of randomness.
+
+    Returns:
+        (H, W, 3) float32 in [0, 1]: screen-blended streaks, then the veil,
+        the drift gain and sensor noise, clipped, then JPEG if requested.
+    """
+    background = _check_image("background", background)
+    if not isinstance(rain, FrameRain):
+        raise ValueError(f"rain must be a FrameRain, got {type(rain).__name__}")
+    _check_rng(rng)
+    return _render(background, [rain], rng)[0]
+
+
+def _as_range(name: str, value: Any, lo: float, hi: float, integer: bool) -> tuple:
+    check = _is_int if integer else _is_real
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not all(check(v) and lo <= v <= hi for v in value)
+        or value[0] > value[1]
+    ):
+        kind = "ints" if integer else "numbers"
+        raise ValueError(
+            f"RainSampler.{name} must be [low, high] {kind} with "
+            f"{lo} <= low <= high <= {hi}, got {value!r}"
+        )
+    cast = int if integer else float
+    return (cast(value[0]), cast(value[1]))
+
+
+@dataclass(frozen=True)
+class RainSampler:
+    """Ranges from which each scene's and frame's rain parameters are drawn.
+
+    A scene draws a rain regime r in [0, 1] (0 = light: sparse, short, thin,
+    faint streaks; 1 = heavy: dense, long, wide, bright streaks, likelier to
+    carry a veil). Each streak parameter follows r loosely (``regime_spread``)
+    within its range. Frames then vary around the scene draw. Fields are plain
+    numbers and ``[low, high]`` pairs, so a config section can be passed as
+    ``RainSampler(**section)``.
+
+    Attributes:
+        angle_range: scene base angle, degrees from vertical.
+        angle_jitter: per-frame angle deviation sigma, degrees.
+        density_range: nearest-layer drops per pixel (log-linear in r).
+        length_range: nearest-layer streak length, px.
+        width_range: nearest-layer Gaussian sigma, px.
+        intensity_range: nearest-layer peak brightness.
+        layers_range: number of depth layers, inclusive ints.
+        regime_spread: sigma of each parameter's deviation from r.
+        frame_jitter: relative per-frame sigma of density, length, width,
+            intensity and accumulation.
+        accumulation_prob: chance that a scene has a veil, averaged over
+            regimes: a scene of regime r has one with probability
+            ``min(1, 2 * accumulation_prob * r)``.
+        accumulation_range: veil strength of veiled scenes.
+        drift_sigma: per-frame gain ~ N(1, drift_sigma).
+        noise_range: per-scene sensor noise sigma.
+        jpeg_prob: chance that a scene is JPEG compressed.
+        jpeg_range: JPEG quality of compressed scenes, inclusive ints.
+        max_coverage: cap on a frame's expected visibly-rainy pixel fraction;
+            denser draws are thinned so that the per-pixel temporal median
+            of a scene stays close to its clean background.
+    """
+
+    angle_range: tuple[float, float] = (-30.0, 30.0)
+    angle_jitter: float = 5.0
+    density_range: tuple[float, float] = (0.0003, 0.0008)
+    length_range: tuple[float, float] = (10.0, 45.0)
+    width_range: tuple[float, float] = (0.4, 1.5)
+    intensity_range: tuple[float, float] = (0.2, 0.8)
+    layers_range: tuple[int, int] = (2, 4)
+    regime_spread: float = 0.15
+    frame_jitter: float = 0.15
+    accumulation_prob: float = 0.3
+    accumulation_range: tuple[float, float] = (0.05, 0.35)
+    drift_sigma: float = 0.03
+    noise_range: tuple[float, float] = (0.0, 0.02)
+    jpeg_prob: float = 0.5
+    jpeg_range: tuple[int, int] = (60, 95)
+    max_coverage: float = 0.2
+
+    def __post_init__(self) -> None:
+        ranges = {
+            "angle_range": (-90.0, 90.0, False),
+            "density_range": (0.0, 1.0, False),
+            "length_range": (0.0, 1000.0, False),
+            "width_range": (0.05, 50.0, False),
+            "intensity_range": (0.0, 1.0, False),
+            "layers_range": (1, _MAX_LAYERS, True),
+            "accumulation_range": (0.0, 0.6, False),
+            "noise_range": (0.0, 0.5, False),
+            "jpeg_range": (1, 100, True),
+        }
+        for name, (lo, hi, integer) in ranges.items():
+            # Frozen, but lists from a YAML file are normalised to tuples.
+            value = _as_range(name, getattr(self, name), lo, hi, integer)
+            object.__setattr__(self, name, value)
+        _check_real("RainSampler", "angle_jitter", self.angle_jitter, 0.0, 90.0)
+        _check_real("RainSampler", "regime_spread", self.regime_spread, 0.0, 1.0)
+        _check_real("RainSampler", "frame_jitter", self.frame_jitter, 0.0, 1.0)
+        _check_real(
+            "RainSampler", "accumulation_prob", self.accumulation_prob, 0.0, 1.0
+        )
+        _check_real("RainSampler", "drift_sigma", self.drift_sigma, 0.0, 0.5)
+        _check_real("RainSampler", "jpeg_prob", self.jpeg_prob, 0.0, 1.0)
+        _check_real("RainSampler", "max_coverage", self.max_coverage, 1e-3, 0.99)
+
+    def sample_scene(self, rng: np.random.Generator) -> dict:
+        """Draw scene-level parameters.
+
+        Returns:
+            dict with ``regime`` (0 light .. 1 heavy), ``angle``, ``density``,
+            ``length``, ``width``, ``intensity``, ``layers``, ``accumulation``
+            (0 if no veil), ``noise`` and ``jpeg_quality`` (int or None).
+        """
+        _check_rng(rng)
+        regime = float(rng.random())
+
+        def follow() -> float:
+            return float(np.clip(regime + rng.normal(0.0, self.regime_spread), 0, 1))
+
+        def lerp(bounds: tuple, u: float) -> float:
+            return bounds[0] + u * (bounds[1] - bounds[0])
+
+        lo, hi = self.density_range
+        u = follow()
+        # Density acts multiplicatively on coverage: interpolate it in log space.
+        density = lo * (hi / lo) ** u if lo > 0 else lerp(self.density_range, u)
+        scene = {
+            "regime": regime,
+            "angle": float(rng.uniform(*self.angle_range)),
+            "density": float(density),
+            "length": lerp(self.length_range, follow()),
+            "width": lerp(self.width_range, follow()),
+            "intensity": lerp(self.intensity_range, follow()),
+            "layers": int(rng.integers(self.layers_range[0], self.layers_range[1] + 1)),
+        }
+        veiled = rng.random() < min(1.0, 2.0 * self.accumulation_prob * regime)
+        scene["accumulation"] = (
+            lerp(self.accumulation_range, follow()) if veiled else 0.0
+        )
+        scene["noise"] = float(rng.uniform(*self.noise_range))
+        compressed = rng.random() < self.jpeg_prob
+        quality = int(rng.integers(self.jpeg_range[0], self.jpeg_range[1] + 1))
+        scene["jpeg_quality"] = quality if compressed else None
+        return scene
+
+    def sample_frame(self, scene: dict, rng: np.random.Generator) -> FrameRain:
+        """Draw one frame's parameters around a scene draw.
+
+        Args:
+            scene: output of :meth:`sample_scene`.
+            rng: source of randomness.
+        """
+        _check_rng(rng)
+        jitter = self.frame_jitter
+
+        def vary(value: float) -> float:
+            return value * (1.0 + rng.normal(0.0, jitter))
+
+        angle = scene["angle"] + rng.normal(0.0, self.angle_jitter)
+        rain = FrameRain(
+            angle=float(np.clip(angle, -90.0, 90.0)),
+            density=float(min(scene["density"] * np.exp(rng.normal(0.0, jitter)), 1)),
+            length=float(np.clip(vary(scene["length"]), 1.0, 1000.0)),
+            width=float(np.clip(vary(scene["width"]), 0.05, 50.0)),
+            intensity=float(np.clip(vary(scene["intensity"]), 0.0, 1.0)),
+            layers=int(scene["layers"]),
+            accumulation=float(np.clip(vary(scene["accumulation"]), 0.0, 0.6)),
+            gain=float(np.clip(1.0 + rng.normal(0.0, self.drift_sigma), 0.5, 2.0)),
+            noise=float(scene["noise"]),
+            jpeg_quality=scene["jpeg_quality"],
+        )
+        coverage = _expected_coverage(rain)
+        if coverage > self.max_coverage:
+            # Coverage is 1 - exp(-density * k): rescale density to hit the cap.
+            scale = math.log1p(-self.max_coverage) / math.log1p(-coverage)
+            rain = dataclasses.replace(rain, density=rain.density * scale)
+        return rain
+
+
+def render_scene(
+    background: np.ndarray, n_frames: int, sampler: RainSampler, seed: int
+) -> tuple[np.ndarray, list[FrameRain]]:
+    """Render a time-lapse-like scene: one background, independent rain per frame.
+
+    Args:
+        background: (H, W, 3) float in [0, 1], the clean static scene.
+        n_frames: number of frames N >= 1.
+        sampler: parameter ranges.
+        seed: seeds everything; the same seed gives identical frames.
+
+    Returns:
+        frames: (N, H, W, 3) float32 in [0, 1].
+        rains: the N FrameRain parameters the frames were rendered with.
+    """
+    background = _check_image("background", background)
+    if not _is_int(n_frames) or n_frames < 1:
+        raise ValueError(f"n_frames must be an int >= 1, got {n_frames!r}")
+    if not isinstance(sampler, RainSampler):
+        raise ValueError(f"sampler must be a RainSampler, got {type(sampler).__name__}")
+    if not _is_int(seed):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    scene = sampler.sample_scene(rng)
+    rains = [sampler.sample_frame(scene, rng) for _ in range(n_frames)]
+    return _render(background, rains, rng), rains
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Compress and decompress an image with PIL's JPEG codec.
+
+    Args:
+        image: (H, W, 3) float in [0, 1].
+        quality: JPEG quality, int in [1, 100].
+
+    Returns:
+        (H, W, 3) float32 in [0, 1], quantised to multiples of 1/255.
+    """
+    image = _check_image("image", image)
+    _check_int("jpeg_roundtrip", "quality", quality, 1, 100)
+    pixels = np.round(image * 255.0).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        restored = np.asarray(decoded.convert("RGB"), dtype=np.float32)
+    return restored / np.float32(255.0)
+
+
+def _luminance255(images: np.ndarray) -> np.ndarray:
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32) * np.float32(255.0)
+    return images @ weights
+
+
+def _psnr255(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def rain_statistics(frames: np.ndarray, background: np.ndarray) -> dict:
+    """Summary numbers of a rendered scene against its clean background.
+
+    Args:
+        frames: (N, H, W, 3) float in [0, 1].
+        background: (H, W, 3) float in [0, 1].
+
+    Returns:
+        dict of floats: ``coverage`` (mean fraction of pixels where a frame's
+        luminance exceeds the background's by more than 2/255),
+        ``mean_abs_diff`` (mean |frame - background| over all pixels and
+        channels, in [0, 1] units), ``median_psnr`` (PSNR in dB of the
+        per-pixel temporal median frame, on luminance Y in 0..255) and
+        ``frame_psnr`` (mean PSNR in dB of the single frames, same measure).
+    """
+    background = _check_image("background", background)
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4:
+        raise ValueError(
+            f"frames must be an (N, H, W, 3) array, got "
+            f"{getattr(frames, 'shape', type(frames).__name__)}"
+        )
+    if frames.shape[1:] != background.shape or frames.shape[0] < 1:
+        raise ValueError(
+            f"frames shape {frames.shape} does not match background "
+            f"{background.shape} as (N, H, W, 3) with N >= 1"
+        )
+    for i, frame in enumerate(frames):
+        _check_image(f"frames[{i}]", frame)
+    frames = frames.astype(np.float32, copy=False)
+    y_frames = _luminance255(frames)
+    y_background = _luminance255(background)
+    median = np.median(y_frames, axis=0)
+    return {
+        "coverage": float(np.mean(y_frames - y_background > _VISIBLE * 255.0)),
+        "mean_abs_diff": float(np.mean(np.abs(frames - background))),
+        "median_psnr": _psnr255(median, y_background),
+        "frame_psnr": float(np.mean([_psnr255(y, y_background) for y in y_frames])),
+    }

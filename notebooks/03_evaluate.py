@@ -1,0 +1,150 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Evaluation
+#
+# The model of the previous chapter on the held-out synthetic test scenes (Kodak
+# backgrounds, never seen in training or validation) and on the Rain100L test set
+# (Yang et al., CVPR 2017; the "JORDER" column of the paper's Table V) when it is
+# present. Rain100L is used for nothing but this final measurement: no setting of
+# the renderer or of training was chosen by looking at it. Scores are PSNR and
+# SSIM on the Y channel of BT.601 YCbCr (data range 255, Gaussian SSIM window of
+# 11 x 11, sigma 1.5), the protocol of the deraining literature.
+
+# %% tags=["parameters"]
+data_dir = "results/data"
+model_path = "results/train/model.pt"
+data_root = "datasets"
+out_dir = "results/evaluate"
+rain100l_limit = 4
+real_limit = 2
+device = "auto"
+
+# %%
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from derain.data import RAIN100L, REAL_RAIN, PairedFolder, SceneTestSet, UnpairedFolder
+from derain.inference import derain, evaluate, load_model, pick_device
+from derain.plots import absent_figure, image_grid, savefig
+
+out = Path(out_dir)
+out.mkdir(parents=True, exist_ok=True)
+net = load_model(model_path, pick_device(device))
+root = Path(data_root)
+has_rain100l = (root / RAIN100L / "input").is_dir()
+has_real = (root / REAL_RAIN).is_dir()
+print(f"Rain100L present: {has_rain100l}; real rainy photos present: {has_real}")
+
+# %% [markdown]
+# ## Scores
+#
+# Each set is scored twice: the rainy input as it is (the floor any deraining
+# method must beat) and the output of our model. The paper's values are reference
+# columns, not results of this book.
+
+# %%
+sets = {"synthetic": ("synthetic test (Kodak scenes)", SceneTestSet(data_dir, "test"))}
+if has_rain100l:
+    sets["rain100l"] = ("Rain100L", PairedFolder(root / RAIN100L, limit=rain100l_limit))
+paper = {"rain100l": (37.89, 0.98)}  # the paper's Table V, "JORDER" column
+rows, examples = [], {}
+for slug, (name, pairs) in sets.items():
+    rainy = evaluate(None, pairs, desc=f"{name}: input")
+    ours = evaluate(net, pairs, desc=f"{name}: model", keep=3)
+    examples[slug] = (name, ours["examples"])
+    ref = paper.get(slug, (np.nan, np.nan))
+    rows.append({
+        "key": slug, "test set": name, "images": ours["n"],
+        "input PSNR": rainy["psnr"], "input SSIM": rainy["ssim"],
+        "ours PSNR": ours["psnr"], "ours SSIM": ours["ssim"],
+        "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
+    })
+table = pd.DataFrame(rows).set_index("key")
+table.to_csv(out / "table5_ours.csv")
+table.set_index("test set").round(3)
+
+# %% [markdown]
+# ## Examples
+#
+# Rainy input, our output and the clean target, with the per-image PSNR.
+
+# %%
+for slug, title in [("synthetic", "synthetic"), ("rain100l", "Rain100L")]:
+    if slug not in examples:
+        savefig(absent_figure(f"{title}: set absent from {data_root}"),
+                out / f"fig9_examples_{slug}.png")
+for slug, (name, items) in examples.items():
+    grid = [[rainy, pred, target] for _, rainy, pred, target in items]
+    fig = image_grid(grid, col_titles=["rainy input", "ours", "clean target"],
+                     row_titles=[n for n, *_ in items], size=3.0)
+    fig.suptitle(name, y=1.02)
+    savefig(fig, out / f"fig9_examples_{slug}.png")
+
+# %% [markdown]
+# ## Real rainy photographs
+#
+# Real photographs (collected by Wei et al., CVPR 2019) have no ground truth, so
+# they show only whether the model removes streaks that look like real rain and
+# what it does to the rest of the picture; they support no number.
+
+# %%
+if has_real:
+    photos = UnpairedFolder(root / REAL_RAIN, limit=real_limit)
+    grid = []
+    for _, image in photos:
+        background, rain = derain(net, image)
+        grid.append([image, background, np.clip(rain[..., 0] * 4, 0, 1)])
+    fig = image_grid(grid, col_titles=["real rainy photo", "ours",
+                                       "estimated rain (x4)"], size=3.0)
+    savefig(fig, out / "fig7_real_rain.png")
+else:
+    message = f"no real rainy photographs in {data_root}"
+    print(message)
+    savefig(absent_figure(message), out / "fig7_real_rain.png")
+
+# %% [markdown]
+# ## Inference time
+#
+# One 512 x 512 luminance image on this machine (median of five runs after a
+# warm-up); the paper reports 0.39 s on a GTX 1080 Ti for its full-width model.
+
+# %%
+x = torch.rand(1, 1, 512, 512, device=net.encoders[0].stage1[0].weight.device)
+times = []
+with torch.no_grad():
+    net(x)
+    for _ in range(5):
+        start = time.perf_counter()
+        net(x)
+        times.append(time.perf_counter() - start)
+seconds = float(np.median(times))
+print(f"{seconds:.3f} s per 512x512 image on {x.device}")
+
+# %%
+metrics = {
+    slug: {"input_psnr": row["input PSNR"],
+                             "input_ssim": row["input SSIM"],
+                             "psnr": row["ours PSNR"], "ssim": row["ours SSIM"],
+                             "n": int(row["images"])}
+    for slug, row in table.iterrows()
+}
+metrics["seconds_per_512"] = seconds
+(out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+metrics

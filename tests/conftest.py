@@ -1,0 +1,19 @@
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_RAIN = {}  # RainSampler defaults
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A few small time-lapse scenes on scikit-image's bundled photographs."""
+    from derain.data import render_dataset
+
+    out = tmp_path_factory.mktemp("data")
+    render_dataset(out, None, n_frames=4, test_frames=2, scene_size=48, test_size=48,
+                   n_val=1, crops_per_image=1, max_train_scenes=4, rain=TINY_RAIN,
+                   seed=0)
+    return out

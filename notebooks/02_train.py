@@ -30,7 +30,7 @@ loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
         "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
 paper_loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
               "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
-paper_loss_steps = 10
+paper_loss_steps = 4
 steps = 10
 batch_size = 2
 crop = 32
@@ -87,7 +87,7 @@ print(f"{history['steps_per_second']:.2f} steps/s, {batch_size} pairs of "
 
 # %%
 if paper_loss_steps:
-    paper_history = train(run.parent / "train_paper_loss", data_dir, model,
+    paper_history = train(run / "paper_loss", data_dir, model,
                           paper_loss, paper_loss_steps, **settings)
     paper_log = pd.DataFrame(paper_history["train"])
     paper_val = pd.DataFrame(paper_history["val"])

@@ -9,7 +9,7 @@ evaluation code: :class:`TimeLapseFrames` never opens them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from derain.images import ImageError, list_images, load_image, rgb_to_ycbcr
-from derain.rain import RainSampler, render_frame
+from derain.rain import RainSampler, render_frames
 
 SPLITS = ("train", "val", "test")
 
@@ -173,14 +173,15 @@ def render_dataset(
         (out / "clean" / split).mkdir(parents=True, exist_ok=True)
         _save_uint8(out / "clean" / split / name, clean, None)
         scene = sampler.sample_scene(scene_rng)
-        frames_info = []
         count = n_frames if split == "train" else test_frames
-        for i in range(count):
-            frame = sampler.sample_frame(scene, scene_rng)
-            quality = frame.jpeg_quality
-            rendered = render_frame(clean, _without_jpeg(frame), scene_rng)
-            _save_uint8(scene_dir / f"{i:02d}", rendered, quality)
-            frames_info.append(_frame_record(frame))
+        rains = [sampler.sample_frame(scene, scene_rng) for _ in range(count)]
+        # JPEG is applied by writing the file at the frame's quality, not by the
+        # renderer, so the stored frame is compressed exactly once.
+        rendered = render_frames(clean, [replace(r, jpeg_quality=None) for r in rains],
+                                 scene_rng)
+        for i, (frame, rain) in enumerate(zip(rendered, rains, strict=True)):
+            _save_uint8(scene_dir / f"{i:02d}", frame, rain.jpeg_quality)
+        frames_info = [_frame_record(r) for r in rains]
         manifest["scenes"].append({
             "name": name, "split": split, "source": bg.source,
             "background": bg.name, "height": clean.shape[0], "width": clean.shape[1],
@@ -190,15 +191,7 @@ def render_dataset(
     return manifest
 
 
-def _without_jpeg(frame):
-    from dataclasses import replace
-
-    return replace(frame, jpeg_quality=None)
-
-
 def _frame_record(frame) -> dict:
-    from dataclasses import asdict
-
     return {k: (round(v, 5) if isinstance(v, float) else v)
             for k, v in asdict(frame).items()}
 

@@ -65,8 +65,12 @@ def run_notebook(source: str | Path, section: str, out_dir: str | Path,
     """Executes ``source`` with papermill, its ``parameters`` cell replaced by the
     ``section`` of ``params_path``; writes ``<out_dir>/<name>.ipynb`` and the wall
     time to ``<out_dir>/wall_time.yaml``."""
+    import os
+
     import papermill
 
+    # Progress bars would be saved as dead widgets in the executed notebook.
+    os.environ["TQDM_DISABLE"] = "1"
     source = Path(source)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +117,8 @@ def build_book(book_dir: str | Path, notebooks: list[str | Path],
     build = out_dir / "_build"
     if build.exists():
         shutil.rmtree(build)
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(src),
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jupyter_book), "build", str(src),
            "--path-output", str(out_dir), "--warningiserror", "--keep-going"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     (out_dir / "build.log").write_text(result.stdout + result.stderr)

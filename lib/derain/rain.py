@@ -527,6 +527,27 @@ class RainSampler:
         return rain
 
 
+def render_frames(
+    background: np.ndarray, rains: list[FrameRain], rng: np.random.Generator
+) -> np.ndarray:
+    """Render given per-frame parameters over one background, all frames at once
+    (one batched FFT for every frame's streak layers).
+
+    Args:
+        background: (H, W, 3) float in [0, 1].
+        rains: one FrameRain per frame.
+        rng: source of randomness.
+
+    Returns:
+        (N, H, W, 3) float32 in [0, 1].
+    """
+    background = _check_image("background", background)
+    _check_rng(rng)
+    if not rains or not all(isinstance(r, FrameRain) for r in rains):
+        raise ValueError("rains must be a non-empty list of FrameRain")
+    return _render(background, list(rains), rng)
+
+
 def render_scene(
     background: np.ndarray, n_frames: int, sampler: RainSampler, seed: int
 ) -> tuple[np.ndarray, list[FrameRain]]:

@@ -145,10 +145,13 @@ savefig(fig, out / "fig6_timelapse_examples.png")
 # %% [markdown]
 # ## Rain statistics
 #
-# Coverage is the fraction of pixels a frame brightens by more than 2/255 in
-# luminance; the temporal median's PSNR against the clean background shows how well
-# the frames alone determine the background (the premise of training without
-# clean images).
+# Coverage is the fraction of pixels where a frame is brighter than the clean
+# background by more than 2/255 in luminance. It counts rain, and also sensor noise
+# and an upward illumination drift, so it overstates the rain alone. The temporal
+# median's PSNR against the clean background, beside a single frame's, shows how
+# well the frames alone determine the background: the premise of training without
+# clean images. The veil of rain accumulation is in every frame of a scene, so the
+# median keeps it; scenes with a veil are where the median helps least.
 
 # %%
 stats = []

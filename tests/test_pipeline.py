@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from derain.pipeline import apply_profile, deep_merge, load_params
 
 NOTEBOOKS = {"data": "01_data.py", "train": "02_train.py", "evaluate": "03_evaluate.py"}

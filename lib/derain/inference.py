@@ -40,10 +40,15 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNe
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises pickle, zip and EOF errors alike
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: not a readable checkpoint ({first})") from None
+    try:
         net = DerainNet(**blob["config"])
         net.load_state_dict(blob["state_dict"])
-    except (KeyError, RuntimeError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: not a derain checkpoint ({err})") from None
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: not a derain checkpoint ({first})") from None
     return net.to(device).eval()
 
 

@@ -95,17 +95,23 @@ scenes["pairs"] = scenes["n_frames"].map(lambda n: comb(n, 2))
 summary = scenes.groupby("split").agg(
     scenes=("name", "size"), frames=("n_frames", "sum"), pairs=("pairs", "sum"),
 )
-paper = pd.DataFrame(
-    {"dataset": ["DDN", "CGAN", "JORDER", "DID", "SPANet", "Cho et al. time-lapse"],
-     "training pairs (paper's Table III)": [14000, 1300, 2200, 13200, 29500, 80910]}
-)
+paper = pd.DataFrame({
+    "dataset": ["DDN", "CGAN", "JORDER", "DID", "SPANet", "Cho et al. time-lapse"],
+    "training pairs": [14000, 1300, 2200, 13200, 29500, 80910],
+    "scenes": [None, None, None, None, None, 186],
+    "frames per scene": [None, None, None, None, None, 30],
+    "source": ["paper's Table III (reference)"] * 6,
+})
 ours = pd.DataFrame({
-    "dataset": ["this book, synthetic time-lapse (train split)"],
+    "dataset": ["synthetic time-lapse (train split)"],
+    "training pairs": [int(summary.loc["train", "pairs"])],
     "scenes": [int(summary.loc["train", "scenes"])],
     "frames per scene": [int(scenes.loc[scenes.split == "train", "n_frames"].max())],
-    "training pairs": [int(summary.loc["train", "pairs"])],
+    "source": ["this book"],
 })
 table3 = pd.concat([paper, ours], ignore_index=True)
+table3[["scenes", "frames per scene"]] = table3[["scenes", "frames per scene"]].astype(
+    "Int64")
 table3.to_csv(out / "table3_datasets.csv", index=False)
 display(summary)  # noqa: F821
 table3

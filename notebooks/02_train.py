@@ -25,7 +25,8 @@
 # %% tags=["parameters"]
 data_dir = "results/data"
 run_dir = "results/train"
-model = {"width": 4, "kernels": "3/5/7", "fusion": "dynamic", "in_channels": 1}
+model = {"width": 4, "kernels": "3/5/7", "fusion": "dynamic", "in_channels": 1,
+         "slope": 0.0}
 loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
         "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
 paper_loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
@@ -59,11 +60,25 @@ net = DerainNet(**model)
 print(f"DerainNet({model}): {count_parameters(net):,} parameters")
 
 # %% [markdown]
-# ## The main run
+# ## The main run, and how it deviates from the paper
 #
-# The loss weights below are this book's choice, not the paper's (see the next
-# section for why). Training resumes from `checkpoint.pt` if the stage was
-# interrupted.
+# Architecture, optimiser (Adam, learning rate 1e-4, beta1 0.9) and the four loss
+# terms are the paper's. The channel width is 8 instead of 64 and training lasts
+# minutes instead of two days, so the batch of 8 pairs of 64 x 64 crops sees a few
+# percent of the paper's training signal. The loss *weights* differ:
+#
+# - L_s is weighted 1 and gamma is held at 1, where the paper has lambda_s = 0.1
+#   and gamma falling from 0.1 to 0.0001. L_s is the only term that ties the
+#   output to the scene; the next section trains the paper's weights and shows
+#   what happens without that tie.
+# - L_b is weighted 0.1 instead of 1: its minimum is reached by any output that
+#   ignores the rain, and at this budget it mostly pulls towards smooth outputs.
+#
+# Both changes were chosen on the validation scenes (clean backgrounds of held-out
+# training-source photographs), never on a test set. The rain estimate S starts at
+# exactly zero (the last layer is zero-initialised), so training starts from the
+# identity, background = input. Training resumes from `checkpoint.pt` if the stage
+# was interrupted.
 
 # %%
 pd.Series(loss, name="this book").to_frame().join(
@@ -117,12 +132,26 @@ axes[2].set_xlabel("step")
 axes[2].legend()
 savefig(fig, run / "fig_training_curves.png")
 
+# %%
+def verdict(name, hist, vals):
+    final = hist["train"][-1]["contrast"]
+    state = "collapsed" if hist["collapsed"] else "kept the scene"
+    return (f"{name}: validation PSNR {vals['psnr'].iloc[-1]:.2f} dB after "
+            f"{hist['train'][-1]['step']} steps, contrast ratio {final:.2f} ({state})")
+
+
+print(verdict("this book's recipe", history, val))
+if paper_history is not None:
+    print(verdict("paper's weights", paper_history, paper_val))
+
 # %% [markdown]
 # ## Does L_r reach zero after 10 % of training?
 #
 # The paper: "Empirically, this loss reaches close to 0 after 10% of training."
 # L_r is non-zero only where the clipping layer changes I - S, so it measures how
-# often the predicted rain overshoots the input.
+# often the predicted rain overshoots the input. Here the rain estimate starts at
+# exactly zero, so L_r also starts at zero: the claim is checked as "L_r stays
+# negligible next to the other terms", not as a decrease.
 
 # %%
 claims = []
@@ -135,7 +164,14 @@ if "L_r" in log:
         "L_r at end": log.iloc[-1]["L_r"],
         "L_b at end (for scale)": log.iloc[-1]["L_b"],
     })
-pd.DataFrame(claims)
+claims = pd.DataFrame(claims)
+if len(claims):
+    scale = max(claims["L_b at end (for scale)"].iloc[0], 1e-12)
+    ratio = claims["L_r at 10 %"].iloc[0] / scale
+    holds = ratio < 1e-2
+    print(f"L_r at 10 % is {ratio:.1e} of L_b: the claim "
+          f"{'holds' if holds else 'does not hold'} at this scale.")
+claims
 
 # %%
 metrics = {
@@ -154,7 +190,7 @@ if paper_history is not None:
         "paper_loss_collapsed": bool(paper_history["collapsed"]),
         "paper_loss_final_contrast": float(paper_log["contrast"].iloc[-1]),
     })
-if claims:
-    metrics["L_r_at_10_percent"] = float(claims[0]["L_r at 10 %"])
+if len(claims):
+    metrics["L_r_at_10_percent"] = float(claims["L_r at 10 %"].iloc[0])
 (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
 metrics

@@ -185,3 +185,24 @@ def test_lv_is_smaller_for_one_direction_than_for_many():
     with torch.no_grad():
         dgn.centres.fill_(0.0)
     assert dgn(one).item() < 1e-6 < dgn(many).item()
+
+
+def test_slope_zero_is_the_papers_relu_and_positive_is_leaky():
+    relu = DerainNet(width=2)
+    leaky = DerainNet(width=2, slope=0.1)
+    kinds = lambda net: {type(m) for m in net.modules()}  # noqa: E731
+    assert torch.nn.ReLU in kinds(relu) and torch.nn.LeakyReLU not in kinds(relu)
+    assert torch.nn.LeakyReLU in kinds(leaky) and torch.nn.ReLU not in kinds(leaky)
+    assert count_parameters(relu) == count_parameters(leaky)
+    with pytest.raises(ValueError, match="slope"):
+        DerainNet(width=2, slope=-0.1)
+
+
+def test_config_rebuilds_the_same_network():
+    net = DerainNet(width=3, kernels="1/3/5", fusion="sum", slope=0.05)
+    again = DerainNet(**net.config)
+    again.load_state_dict(net.state_dict())
+    x = torch.rand(1, 1, 16, 16)
+    torch.nn.init.normal_(net.dec1[-1].weight, std=0.1)
+    again.load_state_dict(net.state_dict())
+    assert torch.equal(net(x)[1], again(x)[1])

@@ -43,9 +43,11 @@ def _notebook(args) -> int:
 
 
 def _book(args) -> int:
-    from derain.pipeline import build_book
+    from derain.pipeline import build_book, load_params
 
-    index = build_book(args.book_dir, args.notebooks, args.out)
+    section = load_params(args.params).get("book", {})
+    index = build_book(args.book_dir, args.notebooks, args.out,
+                       title=section.get("title"))
     print(f"book: {index}")
     return 0
 
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     bk = sub.add_parser("book", help="render the book from the executed chapters")
     bk.add_argument("--book-dir", default="book")
     bk.add_argument("--out", default="results/book")
+    bk.add_argument("--params", default="params.yaml")
     bk.add_argument("notebooks", nargs="*", default=list(CHAPTERS))
     bk.set_defaults(func=_book)
 

@@ -22,6 +22,11 @@ def _conv(cin: int, cout: int, kernel: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
 
 
+def _act(slope: float) -> nn.Module:
+    """The paper's ReLU (slope 0), or a leaky ReLU whose units cannot all die."""
+    return nn.ReLU(inplace=True) if slope == 0 else nn.LeakyReLU(slope, inplace=True)
+
+
 class Encoder(nn.Module):
     """One VGG-like branch E_k of Table I (three of them differ only in kernel size).
 
@@ -30,24 +35,24 @@ class Encoder(nn.Module):
     bottleneck ``(N, 4w, H/8, W/8)``.
     """
 
-    def __init__(self, in_channels: int, width: int, kernel: int):
+    def __init__(self, in_channels: int, width: int, kernel: int, slope: float = 0.0):
         super().__init__()
         w1, w2, w3 = width, 2 * width, 4 * width
         k = kernel
         self.stage1 = nn.Sequential(
-            _conv(in_channels, w1, k), nn.ReLU(inplace=True),
-            _conv(w1, w1, k), nn.ReLU(inplace=True),
+            _conv(in_channels, w1, k), _act(slope),
+            _conv(w1, w1, k), _act(slope),
         )
         self.stage2 = nn.Sequential(
             nn.MaxPool2d(2),
-            _conv(w1, w2, k), nn.ReLU(inplace=True),
-            _conv(w2, w2, k), nn.ReLU(inplace=True),
+            _conv(w1, w2, k), _act(slope),
+            _conv(w2, w2, k), _act(slope),
         )
         self.stage3 = nn.Sequential(
             nn.MaxPool2d(2),
-            _conv(w2, w3, k), nn.ReLU(inplace=True),
-            _conv(w3, w3, k), nn.ReLU(inplace=True),
-            _conv(w3, w3, k), nn.ReLU(inplace=True),
+            _conv(w2, w3, k), _act(slope),
+            _conv(w3, w3, k), _act(slope),
+            _conv(w3, w3, k), _act(slope),
         )
         self.pool = nn.MaxPool2d(2)
 
@@ -145,14 +150,15 @@ class BilinearUp(nn.Module):
         )
 
 
-def _decoder_stage(cin: int, mid: int, cout: int, relu_last: bool = True):
+def _decoder_stage(cin: int, mid: int, cout: int, slope: float,
+                   relu_last: bool = True):
     layers = [
-        _conv(cin, mid, 3), nn.ReLU(inplace=True),
-        _conv(mid, mid, 3), nn.ReLU(inplace=True),
+        _conv(cin, mid, 3), _act(slope),
+        _conv(mid, mid, 3), _act(slope),
         _conv(mid, cout, 3),
     ]
     if relu_last:
-        layers.append(nn.ReLU(inplace=True))
+        layers.append(_act(slope))
     return nn.Sequential(*layers)
 
 
@@ -168,6 +174,9 @@ class DerainNet(nn.Module):
         in_channels: 1 works on luminance as the paper does (``derain_rgb`` puts the
             input's chroma back); 3 works on RGB.
         chunk: output channels per chunk in the dynamic fusion (memory bound only).
+        slope: negative slope of the activations; 0 is the paper's ReLU. A small
+            slope keeps the thin full-resolution decoder of a narrow network from
+            dying, which leaves the network stuck at the identity (chapter 2).
 
     forward(rainy: (N, C, H, W) in [0, 1]), any H, W >= 1, returns
     ``(background, rain)``, both (N, C, H, W); background in [0, 1].
@@ -180,6 +189,7 @@ class DerainNet(nn.Module):
         fusion: str = "dynamic",
         in_channels: int = 1,
         chunk: int = 32,
+        slope: float = 0.0,
     ):
         super().__init__()
         ks = KERNEL_SETS[kernels] if isinstance(kernels, str) else tuple(kernels)
@@ -195,22 +205,27 @@ class DerainNet(nn.Module):
             "fusion": fusion,
             "in_channels": in_channels,
             "chunk": chunk,
+            "slope": slope,
         }
         self.in_channels = in_channels
         w1, w2, w3 = width, 2 * width, 4 * width
-        self.encoders = nn.ModuleList(Encoder(in_channels, width, k) for k in ks)
+        if slope < 0:
+            raise ValueError(f"slope must be >= 0, got {slope}")
+        self.encoders = nn.ModuleList(
+            Encoder(in_channels, width, k, slope) for k in ks
+        )
         self.fusion = Fusion(fusion, w3, chunk=chunk)
         self.up3, self.up2, self.up1 = BilinearUp(w3), BilinearUp(w2), BilinearUp(w1)
         # Each stage sees the upsampled features plus the skips of all three encoders
         # at that scale: 4*w3 = 1024, 4*w2 = 512, 4*w1 = 256 channels at width 64.
         self.dec3 = nn.Sequential(
-            _conv(4 * w3, w3, 3), nn.ReLU(inplace=True),
-            _conv(w3, w3, 3), nn.ReLU(inplace=True),
-            _conv(w3, w3, 3), nn.ReLU(inplace=True),
-            _conv(w3, w2, 3), nn.ReLU(inplace=True),
+            _conv(4 * w3, w3, 3), _act(slope),
+            _conv(w3, w3, 3), _act(slope),
+            _conv(w3, w3, 3), _act(slope),
+            _conv(w3, w2, 3), _act(slope),
         )
-        self.dec2 = _decoder_stage(4 * w2, w2, w1)
-        self.dec1 = _decoder_stage(4 * w1, w1, in_channels, relu_last=False)
+        self.dec2 = _decoder_stage(4 * w2, w2, w1, slope)
+        self.dec1 = _decoder_stage(4 * w1, w1, in_channels, slope, relu_last=False)
         # The rain estimate starts at exactly zero, so training starts from the
         # identity (background = input) instead of from a random image; this is one
         # of the measures against the collapse to a constant background.

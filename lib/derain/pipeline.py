@@ -93,10 +93,11 @@ def run_notebook(source: str | Path, section: str, out_dir: str | Path,
 
 
 def build_book(book_dir: str | Path, notebooks: list[str | Path],
-               out_dir: str | Path) -> Path:
+               out_dir: str | Path, title: str | None = None) -> Path:
     """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
     executed ``notebooks`` (copied in as chapters, never re-executed: the config
-    sets ``execute_notebooks: off``). Returns the path of ``index.html``."""
+    sets ``execute_notebooks: off``), with ``title`` when given. Returns the path
+    of ``index.html``."""
     import shutil
     import subprocess
     import sys
@@ -106,6 +107,10 @@ def build_book(book_dir: str | Path, notebooks: list[str | Path],
     if src.exists():
         shutil.rmtree(src)
     shutil.copytree(book_dir, src)
+    if title:
+        config = yaml.safe_load((src / "_config.yml").read_text())
+        config["title"] = title
+        (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     chapters = src / "chapters"
     chapters.mkdir(exist_ok=True)
     for notebook in notebooks:

@@ -49,6 +49,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from derain.data import SceneTestSet
+from derain.inference import evaluate
 from derain.models import DerainNet, count_parameters
 from derain.plots import savefig
 from derain.train import COLLAPSE_RATIO, train
@@ -119,15 +121,15 @@ axes[0].set_xlabel("step")
 axes[0].legend()
 axes[1].plot(log["step"], log["contrast"], label="this book")
 axes[2].plot(val["step"], val["psnr"], marker="o", label="this book")
+val_input = evaluate(None, SceneTestSet(data_dir, "val", 2), progress=False)["psnr"]
+axes[2].axhline(val_input, color="gray", ls="--", lw=1, label="rainy input")
 if paper_log is not None:
     axes[1].plot(paper_log["step"], paper_log["contrast"], label="paper's weights")
-    axes[2].plot(paper_val["step"], paper_val["psnr"], marker="o",
-                 label="paper's weights")
 axes[1].axhline(COLLAPSE_RATIO, color="gray", ls="--", lw=1, label="collapse line")
 axes[1].set_title("background contrast / input contrast")
 axes[1].set_xlabel("step")
 axes[1].legend()
-axes[2].set_title("validation PSNR (dB, synthetic)")
+axes[2].set_title("validation PSNR, this book's recipe (dB)")
 axes[2].set_xlabel("step")
 axes[2].legend()
 savefig(fig, run / "fig_training_curves.png")
@@ -140,6 +142,7 @@ def verdict(name, hist, vals):
             f"{hist['train'][-1]['step']} steps, contrast ratio {final:.2f} ({state})")
 
 
+print(f"rainy input on the validation scenes: {val_input:.2f} dB")
 print(verdict("this book's recipe", history, val))
 if paper_history is not None:
     print(verdict("paper's weights", paper_history, paper_val))
@@ -180,6 +183,7 @@ metrics = {
     "steps_per_second": history["steps_per_second"],
     "pairs_per_second": history["steps_per_second"] * batch_size,
     "val_psnr": float(val["psnr"].iloc[-1]),
+    "val_input_psnr": float(val_input),
     "val_ssim": float(val["ssim"].iloc[-1]),
     "collapsed": bool(history["collapsed"]),
     "final_contrast": float(log["contrast"].iloc[-1]),

@@ -13,6 +13,7 @@ CHAPTERS = (
     "results/data/01_data.ipynb",
     "results/train/02_train.ipynb",
     "results/evaluate/03_evaluate.ipynb",
+    "results/benchmark/04_benchmark.ipynb",
 )
 
 

@@ -1,0 +1,193 @@
+"""Timing and cost of the networks (the paper's Table VIII): FLOPs counted from the
+model, inference time per image and training pairs per second, each measured in a
+fresh process so that peak memory and warm-up do not leak between settings."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from derain.models import BilinearUp, DerainNet, DynamicFusion
+from derain.prenet import PReNet
+
+NETWORKS = {"derain": DerainNet, "prenet": PReNet}
+
+
+def build(kind: str, config: dict) -> nn.Module:
+    if kind not in NETWORKS:
+        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {kind!r}")
+    return NETWORKS[kind](**config)
+
+
+def count_flops(net: nn.Module, shape: tuple[int, ...]) -> float:
+    """Floating-point operations (2 per multiply-add) of one forward pass on an
+    input of ``shape``, counted from the convolutions and the dynamic fusion's
+    filter application; activations, pooling and additions are left out (a few
+    percent). Runs on the meta device, so even the paper's width costs nothing."""
+    macs = 0.0
+
+    def conv_hook(module, inputs, output):
+        nonlocal macs
+        cin = module.in_channels // module.groups
+        k = module.kernel_size[0] * module.kernel_size[1]
+        if isinstance(module, nn.ConvTranspose2d):
+            macs += inputs[0].numel() * module.out_channels // module.groups * k
+        else:
+            macs += output.numel() * cin * k
+
+    def fusion_hook(module, inputs, output):
+        nonlocal macs
+        # The generator (applied in chunks through F.conv2d, so the conv hook never
+        # sees it) makes c filter values per output value; applying them costs c.
+        macs += output.numel() * module.channels * (module.channels + 1)
+
+    def upsample_hook(module, inputs, output):
+        nonlocal macs
+        macs += inputs[0].numel() * module.kernel[0].numel()  # depthwise 4x4
+
+    hooks = []
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            hooks.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, DynamicFusion):
+            hooks.append(module.register_forward_hook(fusion_hook))
+        elif isinstance(module, BilinearUp):
+            hooks.append(module.register_forward_hook(upsample_hook))
+    try:
+        with torch.no_grad():
+            net(torch.zeros(shape, device="meta"))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 2.0 * macs
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device, dtype: str):
+    if dtype == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, {"bf16": "bfloat16",
+                                                             "fp16": "float16"}[dtype]))
+
+
+def time_inference(net: nn.Module, size: int, device: torch.device, *,
+                   dtype: str = "fp32", channels_last: bool = False,
+                   repeats: int = 5, warmup: int = 1) -> dict:
+    """Median and minimum seconds of one forward pass on a (1, C, size, size)
+    input, after ``warmup`` passes."""
+    net = net.to(device).eval()
+    x = torch.rand(1, net.in_channels, size, size, device=device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad(), _autocast(device, dtype):
+        for i in range(warmup + repeats):
+            _sync(device)
+            start = time.perf_counter()
+            net(x)
+            _sync(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times),
+            "times_s": times}
+
+
+def time_training(net: nn.Module, batch: int, crop: int, device: torch.device, *,
+                  steps: int = 3, warmup: int = 1, dtype: str = "fp32") -> dict:
+    """Training pairs per second of the time-lapse objective (two frames per pair,
+    L_b + L_s, Adam), on random crops."""
+    from derain.losses import TimeLapseLoss
+
+    net = net.to(device).train()
+    loss_fn = TimeLapseLoss(lambda_v=0.0, lambda_r=0.0).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x = torch.rand(2 * batch, net.in_channels, crop, crop, device=device)
+    times = []
+    for i in range(warmup + steps):
+        _sync(device)
+        start = time.perf_counter()
+        with _autocast(device, dtype):
+            bg, rain = net(x)
+            total, _ = loss_fn(x[:batch], x[batch:], (bg[:batch], rain[:batch]),
+                               (bg[batch:], rain[batch:]), 0, 10)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    return {"seconds_per_step": seconds, "pairs_per_second": batch / seconds}
+
+
+def gemm_flops(device: torch.device, n: int = 2048, dtype: str = "fp32") -> float:
+    """FLOP/s of a large matrix product on ``device``: the practical peak that the
+    networks' achieved FLOP/s is compared with."""
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    a = torch.rand(n, n, device=device, dtype=torch_dtype)
+    b = torch.rand(n, n, device=device, dtype=torch_dtype)
+    a @ b
+    times = []
+    for _ in range(3):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2.0 * n**3 / min(times)
+
+
+def measure(spec: dict) -> dict:
+    """One measurement described by ``spec`` (keys: kind, config, task
+    "inference" | "training", device, and the keyword arguments of the timing
+    function); returns its result with the peak memory of the process."""
+    device = torch.device(spec.get("device", "cpu"))
+    torch.manual_seed(0)
+    net = build(spec["kind"], spec["config"])
+    if spec.get("compile"):
+        net = torch.compile(net)
+    options = {k: spec[k] for k in ("dtype", "channels_last", "repeats", "warmup")
+               if k in spec}
+    if spec["task"] == "inference":
+        result = time_inference(net, spec["size"], device, **options)
+    else:
+        options.pop("channels_last", None)
+        options.pop("repeats", None)
+        result = time_training(net, spec["batch"], spec["crop"], device,
+                               steps=spec.get("steps", 3), **options)
+    if device.type == "cuda":
+        result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        # ru_maxrss is in KiB on Linux: the whole process's high-water mark.
+        result["peak_memory_mb"] = resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def measure_in_subprocess(spec: dict, timeout: float = 900) -> dict:
+    """Runs :func:`measure` in a fresh Python process; returns its result, or
+    ``{"error": ...}`` when it fails or runs past ``timeout`` seconds."""
+    code = ("import json, sys; from derain.benchmark import measure; "
+            "print(json.dumps(measure(json.loads(sys.stdin.read()))))")
+    try:
+        run = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if run.returncode != 0:
+        lines = run.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit {run.returncode}"}
+    return json.loads(run.stdout.strip().splitlines()[-1])

@@ -92,6 +92,20 @@ def run_notebook(source: str | Path, section: str, out_dir: str | Path,
     return executed
 
 
+def _hide_default_parameters(source: Path, target: Path) -> None:
+    """Copies an executed notebook, tagging its ``parameters`` cell (the smoke
+    defaults) ``remove-cell``: the page shows only the values papermill injected,
+    the ones the run used."""
+    import json
+
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
+    target.write_text(json.dumps(notebook, indent=1))
+
+
 def build_book(book_dir: str | Path, notebooks: list[str | Path],
                out_dir: str | Path, title: str | None = None) -> Path:
     """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
@@ -118,7 +132,7 @@ def build_book(book_dir: str | Path, notebooks: list[str | Path],
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: executed notebook missing; run its "
                                     "stage first (dvc repro)")
-        shutil.copy(notebook, chapters / notebook.name)
+        _hide_default_parameters(notebook, chapters / notebook.name)
     build = out_dir / "_build"
     if build.exists():
         shutil.rmtree(build)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from book_check import check_book, chromium
 from conftest import ROOT
 
 from derain.pipeline import apply_profile, deep_merge, load_params
@@ -104,6 +105,7 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
     linked = data == "linked"
+    data_label = data
     data = ROOT / "datasets"
     if linked and not (data / "Rain100L").is_dir():
         pytest.skip("no data sets to link")
@@ -136,6 +138,11 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     assert len(chapters) == 4
     assert "<img" in (results / "book" / "_build" / "html" / "chapters" /
                       "01_data.html").read_text()
+    if chromium():
+        shots = ROOT / "artifacts" / "book" / data_label
+        problems = check_book(results / "book" / "_build" / "html", shots)
+        assert not problems, "\n".join(problems)
+        assert len(list(shots.glob("chapters_*.png"))) == len(chapters)
     if not linked:
         html = (results / "book" / "_build" / "html" / "chapters" / "01_data.html")
         assert "bundled photographs" in html.read_text()

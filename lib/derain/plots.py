@@ -53,3 +53,44 @@ def absent_figure(message: str):
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11)
     return fig
+
+
+def method_overview():
+    """A diagram of the method: two frames of one scene through the same network,
+    and which loss ties which outputs together (the paper's Figs. 2 and 4)."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 3.7)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05",
+                                    fc=color, ec="#333333", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1, style="-|>", color="#333333"):
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style,
+                                     mutation_scale=10, color=color, lw=1))
+
+    for y, tag in ((2.5, "m"), (0.5, "n")):
+        box(0.1, y, 1.4, 0.7, f"rainy frame $I^{tag}$\n(same scene)", "#ddeeff")
+        box(2.1, y - 0.1, 3.0, 0.9,
+            "encoders $E_3, E_5, E_7$\n-> dynamic fusion -> decoder", "#eeeeee")
+        box(5.7, y, 1.2, 0.7, f"rain $S^{tag}$", "#f5e6cc")
+        box(7.4, y, 1.6, 0.7, f"$B^{tag}$ = clip($I^{tag} - S^{tag}$)", "#dff0d8")
+        arrow(1.5, y + 0.35, 2.1, y + 0.35)
+        arrow(5.1, y + 0.35, 5.7, y + 0.35)
+        arrow(6.9, y + 0.35, 7.4, y + 0.35)
+    ax.text(3.6, 1.85, "shared weights", ha="center", fontsize=8, style="italic")
+    arrow(3.6, 2.35, 3.6, 1.35, style="<|-|>", color="#888888")
+    arrow(8.2, 2.5, 8.2, 1.2, style="<|-|>", color="#cc6677")
+    ax.text(8.3, 1.85, "$L_b$: $B^m$ = $B^n$", fontsize=9, color="#cc6677")
+    arrow(1.5, 2.6, 7.4, 0.95, style="-|>", color="#4477aa")
+    ax.text(4.5, 1.5, "$L_s$: $B^n$ close to $I^m$ (m != n)", fontsize=9,
+            color="#4477aa")
+    ax.text(6.3, 3.45, "$L_v$: few rain orientations;  $L_r$: $I = B + S$",
+            fontsize=9, ha="center")
+    fig.tight_layout()
+    return fig

@@ -38,12 +38,13 @@ def image_grid(rows, col_titles=None, row_titles=None, size: float = 2.2,
     return fig
 
 
-def savefig(fig, path: str | Path, dpi: int = 110):
-    """Writes the figure (creating its folder) and leaves it open for display."""
+def savefig(fig, path: str | Path, dpi: int = 110) -> None:
+    """Writes the figure (creating its folder) and leaves it open, so the notebook
+    shows it once, at the end of the cell. Returns nothing: a returned figure would
+    be displayed a second time when the call ends a cell."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return fig
 
 
 def absent_figure(message: str):

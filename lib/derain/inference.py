@@ -32,6 +32,11 @@ def save_model(path: str | Path, net: DerainNet, **meta) -> None:
     tmp.replace(path)
 
 
+def _first_line(err: Exception) -> str:
+    """The first line of an error's message (torch's run to many), or its type."""
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNet:
     """Rebuilds a :class:`DerainNet` from a file written by :func:`save_model` or a
     training checkpoint."""
@@ -41,14 +46,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNe
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle, zip and EOF errors alike
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{path}: not a readable checkpoint ({first})") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({_first_line(err)})") \
+            from None
     try:
         net = DerainNet(**blob["config"])
         net.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{path}: not a derain checkpoint ({first})") from None
+        raise ValueError(f"{path}: not a derain checkpoint ({_first_line(err)})") \
+            from None
     return net.to(device).eval()
 
 

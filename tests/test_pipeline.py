@@ -17,7 +17,10 @@ from conftest import ROOT
 from derain.pipeline import apply_profile, deep_merge, load_params
 
 NOTEBOOKS = {"data": "01_data.py", "train": "02_train.py", "evaluate": "03_evaluate.py",
-             "benchmark": "04_benchmark.py", "explore": "05_explore.py"}
+             "benchmark": "04_benchmark.py", "explore": "05_explore.py",
+             "loss_ablation": "06_loss_ablation.py", "fusion": "07_fusion.py",
+             "time_averaging": "08_time_averaging.py", "model_size": "09_model_size.py",
+             "features": "10_features.py", "what_reproduces": "11_what_reproduces.py"}
 
 
 def parameters_cell(path: Path) -> dict:
@@ -135,7 +138,7 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     index = results / "book" / "_build" / "html" / "index.html"
     assert index.is_file()
     chapters = list((results / "book" / "_build" / "html" / "chapters").glob("*.html"))
-    assert len(chapters) == 5
+    assert len(chapters) == len(NOTEBOOKS)
     assert "<img" in (results / "book" / "_build" / "html" / "chapters" /
                       "01_data.html").read_text()
     if chromium():

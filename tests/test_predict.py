@@ -169,7 +169,8 @@ def test_any_size(net, shape, tile):
 
 def test_image_no_larger_than_a_tile_is_processed_whole(net):
     rgb = _scene(64, 48)
-    assert np.array_equal(derain_tiled(net, rgb, tile=64, overlap=16)[0], derain(net, rgb)[0])
+    whole = derain(net, rgb)[0]
+    assert np.array_equal(derain_tiled(net, rgb, tile=64, overlap=16)[0], whole)
 
 
 # --------------------------------------------------------------------------- command

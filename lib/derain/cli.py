@@ -16,6 +16,12 @@ CHAPTERS = (
     "results/evaluate/03_evaluate.ipynb",
     "results/benchmark/04_benchmark.ipynb",
     "results/explore/05_explore.ipynb",
+    "results/loss_ablation/06_loss_ablation.ipynb",
+    "results/fusion/07_fusion.ipynb",
+    "results/time_averaging/08_time_averaging.ipynb",
+    "results/model_size/09_model_size.ipynb",
+    "results/features/10_features.ipynb",
+    "results/what_reproduces/11_what_reproduces.ipynb",
 )
 
 

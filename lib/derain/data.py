@@ -8,6 +8,7 @@ evaluation code: :class:`TimeLapseFrames` never opens them.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -213,6 +214,10 @@ def to_channels(rgb: np.ndarray, channels: int) -> np.ndarray:
     return rgb
 
 
+# What a supervised run learns towards (None: time-lapse training, no target).
+TARGETS = (None, "clean", "mean", "median")
+
+
 class TimeLapseFrames:
     """The rainy frames of one split, kept in memory as uint8, and a sampler of
     training pairs: two different frames (m != n) of one scene, cropped at the same
@@ -221,13 +226,25 @@ class TimeLapseFrames:
     ``sample(batch, crop, rng)`` -> ``(rainy_m, rainy_n)``, each
     (batch, channels, crop, crop) float32 in [0, 1]. ``frames_per_scene`` limits
     each scene to its first r frames (the time-averaging experiment).
+
+    ``target`` adds a third tensor of the same shape, the crop of a per-scene
+    target, for the supervised comparisons: ``"clean"`` reads the scene's clean
+    background (ground truth), ``"mean"`` and ``"median"`` are the per-pixel
+    temporal mean and median of the scene's (first r) frames, the pseudo ground
+    truth of time-averaging. With ``target=None`` (time-lapse training) the clean
+    backgrounds are never read.
     """
 
     def __init__(self, data_dir: str | Path, split: str = "train",
-                 channels: int = 1, frames_per_scene: int | None = None):
+                 channels: int = 1, frames_per_scene: int | None = None,
+                 target: str | None = None):
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         manifest = load_manifest(data_dir)
         self.channels = channels
+        self.target = target
         self.scenes: list[np.ndarray] = []
+        self.targets: list[np.ndarray] = []
         self.names: list[str] = []
         for scene in manifest["scenes"]:
             if scene["split"] != split:
@@ -237,6 +254,14 @@ class TimeLapseFrames:
             stack = np.stack([to_channels(load_image(p), channels) for p in paths])
             self.scenes.append(np.round(stack * 255.0).astype(np.uint8))
             self.names.append(scene["name"])
+            if target == "clean":
+                clean = load_image(Path(data_dir) / "clean" / split
+                                   / f"{scene['name']}.png")
+                self.targets.append(to_channels(clean, channels).astype(np.float32))
+            elif target == "mean":
+                self.targets.append(stack.mean(axis=0).astype(np.float32))
+            elif target == "median":
+                self.targets.append(np.median(stack, axis=0).astype(np.float32))
         if not self.scenes:
             raise ValueError(f"{data_dir}: no {split!r} scenes in the manifest")
         if min(s.shape[0] for s in self.scenes) < 2:
@@ -246,7 +271,7 @@ class TimeLapseFrames:
         return len(self.scenes)
 
     def sample(self, batch: int, crop: int, rng: np.random.Generator):
-        pair_m, pair_n = [], []
+        pair_m, pair_n, targets = [], [], []
         for idx in rng.integers(0, len(self.scenes), size=batch):
             frames = self.scenes[idx]
             m, n = rng.choice(frames.shape[0], size=2, replace=False)
@@ -256,7 +281,13 @@ class TimeLapseFrames:
             left = int(rng.integers(0, w - c + 1))
             pair_m.append(frames[m, top:top + c, left:left + c])
             pair_n.append(frames[n, top:top + c, left:left + c])
-        return _to_tensor(np.stack(pair_m)), _to_tensor(np.stack(pair_n))
+            if self.target is not None:
+                targets.append(self.targets[idx][top:top + c, left:left + c])
+        pair = (_to_tensor(np.stack(pair_m)), _to_tensor(np.stack(pair_n)))
+        if self.target is None:
+            return pair
+        target = torch.from_numpy(np.stack(targets)).permute(0, 3, 1, 2).float()
+        return (*pair, target.contiguous())
 
 
 def _to_tensor(batch: np.ndarray) -> torch.Tensor:
@@ -339,3 +370,21 @@ class UnpairedFolder:
     def __iter__(self):
         for path in self.paths:
             yield path.name, load_image(path)
+
+
+def shared_frames(data_dir: str | Path, split: str = "train", channels: int = 1,
+                  frames_per_scene: int | None = None,
+                  target: str | None = None) -> TimeLapseFrames:
+    """A :class:`TimeLapseFrames` kept in memory between training runs of one
+    process (the experiment chapters train dozens of runs on the same frames;
+    reading them takes longer than a short run's evaluation). Re-read when the
+    data set's manifest changes. Sampling does not modify the object."""
+    manifest = Path(data_dir) / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns if manifest.is_file() else None
+    return _shared_frames(str(Path(data_dir).resolve()), split, channels,
+                          frames_per_scene, target, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_frames(data_dir, split, channels, frames_per_scene, target, _stamp):
+    return TimeLapseFrames(data_dir, split, channels, frames_per_scene, target)

@@ -119,3 +119,15 @@ class TimeLapseLoss(nn.Module):
             parts["L_v"] = loss_v.item()
         parts["total"] = total.item()
         return total, parts
+
+
+def supervised_l1(
+    out_m: tuple[torch.Tensor, torch.Tensor],
+    out_n: tuple[torch.Tensor, torch.Tensor],
+    target: torch.Tensor,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The supervised baseline's loss: mean |B - target| over both frames of a pair,
+    target (N, C, H, W) in [0, 1] (the clean background, or a time-averaged pseudo
+    ground truth). Returns ``(total, parts)`` like :class:`TimeLapseLoss`."""
+    loss = ((out_m[0] - target).abs().mean() + (out_n[0] - target).abs().mean()) / 2
+    return loss, {"L_sup": loss.item(), "total": loss.item()}

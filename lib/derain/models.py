@@ -329,3 +329,61 @@ class DirectionalGradientNet(nn.Module):
         total = mask.sum().clamp_min(1.0)
         v = (mask * alpha * dist).sum(dim=(0, 2, 3)) / total
         return v.abs().sum()
+
+
+def layer_table(net: DerainNet, size: int = 64) -> list[dict]:
+    """Tables I and II of the paper, read off a network: one row per convolution,
+    transposed convolution and pooling layer in the order a ``size`` x ``size``
+    input meets them, with its module name, kernel, input and output channels, the
+    scale of its output relative to the input and its parameter count. The
+    dynamic fusion's filter generator appears as a 1x1 convolution, its per-position
+    filtering as the row ``fusion.dynamic (per-position 1x1 filters)``."""
+    rows: list[dict] = []
+    hooks = []
+
+    def record(name, module):
+        def hook(_module, inputs, output):
+            x = inputs[0]
+            kernel = getattr(module, "kernel_size", None)
+            if isinstance(module, BilinearUp):
+                kernel = module.kernel.shape[-1]
+            kernel = kernel if isinstance(kernel, int) or kernel is None else kernel[0]
+            rows.append({
+                "layer": name, "type": type(module).__name__, "kernel": kernel,
+                "in": x.shape[1], "out": output.shape[1],
+                "scale": f"1/{size // output.shape[-1]}"
+                if output.shape[-1] < size else "1",
+                "parameters": sum(p.numel() for p in module.parameters()),
+            })
+        return hook
+
+    for name, module in net.named_modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.MaxPool2d) and \
+                not name.endswith("mix.generator"):
+            hooks.append(module.register_forward_hook(record(name, module)))
+        elif isinstance(module, DynamicFusion):
+            # Its generator is applied in chunks without calling the module, so
+            # both of its steps are recorded here.
+            def fusion_hook(module, inputs, output, name=name):
+                x = inputs[0]
+                scale = f"1/{size // output.shape[-1]}"
+                rows.append({"layer": f"{name}.generator (makes the filters)",
+                             "type": "Conv2d", "kernel": 1, "in": x.shape[1],
+                             "out": module.channels * module.out_channels,
+                             "scale": scale,
+                             "parameters": sum(p.numel() for p in
+                                               module.generator.parameters())})
+                rows.append({"layer": f"{name} (applies per-position 1x1 filters)",
+                             "type": "DynamicFilter", "kernel": 1, "in": x.shape[1],
+                             "out": output.shape[1], "scale": scale,
+                             "parameters": 0})
+            hooks.append(module.register_forward_hook(fusion_hook))
+        elif isinstance(module, BilinearUp):
+            hooks.append(module.register_forward_hook(record(name, module)))
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, net.in_channels, size, size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return rows

@@ -95,3 +95,31 @@ def method_overview():
             fontsize=9, ha="center")
     fig.tight_layout()
     return fig
+
+
+def score_bars(ax, table, metric: str, labels=None, floor: float | None = None,
+               title: str = ""):
+    """Seed means of ``metric`` as bars with the seed range as error bars.
+    ``table``: per-seed rows with ``name`` and ``metric`` columns; bars in the
+    order of first appearance; ``floor`` (the rainy input) as a dashed line."""
+    names = list(dict.fromkeys(table["name"]))
+    groups = [table.loc[table["name"] == n, metric].to_numpy(float) for n in names]
+    means = np.array([g.mean() for g in groups])
+    low = means - np.array([g.min() for g in groups])
+    high = np.array([g.max() for g in groups]) - means
+    x = np.arange(len(names))
+    ax.bar(x, means, yerr=[low, high], capsize=3, color="#4C72B0", alpha=0.85)
+    for i, g in enumerate(groups):
+        ax.plot(np.full(len(g), x[i]), g, "k.", ms=4)
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", lw=1, label="rainy input")
+        ax.legend(fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels or names, rotation=30, ha="right", fontsize=8)
+    finite = np.concatenate(groups + ([np.array([floor])] if floor else []))
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        pad = 0.1 * (finite.max() - finite.min() + 1e-3)
+        ax.set_ylim(finite.min() - pad, finite.max() + pad)
+    ax.set_title(title, fontsize=10)
+    return ax

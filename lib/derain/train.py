@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from derain.data import SceneTestSet, TimeLapseFrames
+from derain.data import SceneTestSet, shared_frames
 from derain.inference import evaluate, pick_device, save_model
-from derain.losses import TimeLapseLoss
+from derain.losses import TimeLapseLoss, supervised_l1
 from derain.models import DerainNet
 
 # A background whose spatial contrast falls below this fraction of the input's has
@@ -51,6 +52,7 @@ def train(
     beta2: float = 0.999,
     seed: int = 0,
     frames_per_scene: int | None = None,
+    target: str | None = None,
     checkpoint_every: int = 200,
     log_every: int = 20,
     val_every: int = 500,
@@ -61,13 +63,19 @@ def train(
 ) -> dict:
     """Trains ``DerainNet(**model)`` with ``TimeLapseLoss(**loss)`` for ``steps``
     steps and returns the history. ``stop_after`` ends the call early (as if the
-    process were killed after that step's checkpoint) and is used by tests."""
+    process were killed after that step's checkpoint) and is used by tests.
+
+    ``target`` (``"clean"``, ``"mean"`` or ``"median"``, see
+    :class:`~derain.data.TimeLapseFrames`) trains the same network with full
+    supervision instead, an L1 loss between each frame's background and the
+    scene's target (:func:`~derain.losses.supervised_l1`); ``loss`` is then
+    ignored. Each step sees the same two frames per scene either way."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     torch.manual_seed(seed)
     net = DerainNet(**model).to(dev)
-    criterion = TimeLapseLoss(**loss).to(dev)
+    criterion = TimeLapseLoss(**loss).to(dev) if target is None else nn.Module()
     params = list(net.parameters()) + list(criterion.parameters())
     optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
     rng = np.random.default_rng(seed)
@@ -78,6 +86,9 @@ def train(
     settings = {"model": net.config, "loss": loss, "steps": steps,
                 "batch_size": batch_size, "crop": crop, "lr": lr, "beta1": beta1,
                 "beta2": beta2, "seed": seed, "frames_per_scene": frames_per_scene}
+    if target is not None:
+        settings["target"] = target
+        settings["loss"] = "L1 to target"
     ckpt = None
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -95,7 +106,8 @@ def train(
         torch.set_rng_state(ckpt["torch_rng"])
         history, step = ckpt["history"], ckpt["step"]
 
-    frames = TimeLapseFrames(data_dir, "train", net.in_channels, frames_per_scene)
+    frames = shared_frames(data_dir, "train", net.in_channels, frames_per_scene,
+                           target=target)
     val_set = SceneTestSet(data_dir, "val", val_frames)
 
     def checkpoint() -> None:
@@ -123,11 +135,16 @@ def train(
     window: list[dict] = []
     while step < steps:
         start = time.perf_counter()
-        rainy_m, rainy_n = (t.to(dev) for t in frames.sample(batch_size, crop, rng))
+        rainy_m, rainy_n, *goal = (
+            t.to(dev) for t in frames.sample(batch_size, crop, rng)
+        )
         out = net(torch.cat([rainy_m, rainy_n]))
         out_m = tuple(t[:batch_size] for t in out)
         out_n = tuple(t[batch_size:] for t in out)
-        total, parts = criterion(rainy_m, rainy_n, out_m, out_n, step, steps)
+        if target is None:
+            total, parts = criterion(rainy_m, rainy_n, out_m, out_n, step, steps)
+        else:
+            total, parts = supervised_l1(out_m, out_n, goal[0])
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()

@@ -283,7 +283,7 @@ def test_gt_rain_loss_total_parts_and_gradients():
         net.dec1[-1].weight.normal_(0, 0.1)
     rainy, target = torch.rand(3, 1, 16, 16), torch.rand(3, 1, 16, 16)
     total, parts = gt_rain_loss(net, rainy, target, weight=0.5)
-    assert set(parts) == {"L_l1", "L_ri", "total"}
+    assert set(parts) == {"L_l1", "L_ri", "total", "contrast"}
     assert math.isclose(parts["total"], parts["L_l1"] + 0.5 * parts["L_ri"],
                         rel_tol=1e-5)
     total.backward()
@@ -291,7 +291,8 @@ def test_gt_rain_loss_total_parts_and_gradients():
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert all(not enc._forward_hooks for enc in net.encoders)
     total0, parts0 = gt_rain_loss(net, rainy, target, weight=0.0)
-    assert set(parts0) == {"L_l1", "total"} and parts0["total"] == parts0["L_l1"]
+    assert set(parts0) == {"L_l1", "total", "contrast"}
+    assert parts0["total"] == parts0["L_l1"]
 
 
 # --------------------------------------------------------------- the samplers

@@ -136,3 +136,38 @@ def test_real_backgrounds_split_keeps_kodak_for_test():
     assert all(b.source == "backgrounds/kodak24" for b in splits["test"])
     assert not any(b.source == "backgrounds/kodak24" for b in splits["train"])
     assert not {b.name for b in splits["train"]} & {b.name for b in splits["val"]}
+
+
+def test_targets_of_the_supervised_comparisons(tiny_data):
+    import numpy as np
+
+    from derain.data import TimeLapseFrames
+
+    plain = TimeLapseFrames(tiny_data, "train", 1)
+    assert len(plain.sample(2, 16, np.random.default_rng(0))) == 2
+    for target in ("clean", "mean", "median", "percentile"):
+        frames = TimeLapseFrames(tiny_data, "train", 1, target=target)
+        rainy_m, rainy_n, goal = frames.sample(3, 16, np.random.default_rng(0))
+        assert goal.shape == rainy_m.shape == (3, 1, 16, 16)
+        assert 0.0 <= float(goal.min()) and float(goal.max()) <= 1.0
+    # The median of frames lies between their min and max at every pixel.
+    median = TimeLapseFrames(tiny_data, "train", 1, target="median")
+    stack = median.scenes[0].astype(np.float32) / 255.0
+    # (targets come from the unrounded frames: half a grey level of slack)
+    assert np.all(median.targets[0] >= stack.min(0) - 0.5 / 255 - 1e-6)
+    assert np.all(median.targets[0] <= stack.max(0) + 0.5 / 255 + 1e-6)
+    with pytest.raises(ValueError, match="target must be one of"):
+        TimeLapseFrames(tiny_data, "train", 1, target="oracle")
+
+
+def test_render_variant_writes_paired_folders(tiny_data, tmp_path):
+    from derain.data import PairedFolder, render_variant
+
+    out = render_variant(tiny_data, tmp_path / "heavy",
+                         {"density_range": [0.003, 0.006], "accumulation_prob": 1.0},
+                         n_frames=3, seed=0)
+    pairs = PairedFolder(out)
+    assert len(pairs) == len(list((tiny_data / "clean" / "test").iterdir()))
+    name, rainy, clean = next(iter(pairs))
+    assert rainy.shape == clean.shape and not (rainy == clean).all()
+    assert len(list((out / "frames" / name.removesuffix(".png")).iterdir())) == 3

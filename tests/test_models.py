@@ -206,3 +206,25 @@ def test_config_rebuilds_the_same_network():
     torch.nn.init.normal_(net.dec1[-1].weight, std=0.1)
     again.load_state_dict(net.state_dict())
     assert torch.equal(net(x)[1], again(x)[1])
+
+
+def test_layer_table_covers_every_parameter_at_the_paper_width():
+    from derain.models import layer_table
+
+    net = DerainNet(width=64)
+    rows = layer_table(net, size=32)
+    assert sum(r["parameters"] for r in rows) == count_parameters(net)
+    generator = [r for r in rows if "generator" in r["layer"]][0]
+    assert (generator["in"], generator["out"]) == (768, 768 * 256)
+    assert rows[-1]["out"] == 1 and rows[-1]["scale"] == "1"
+    assert {r["scale"] for r in rows} == {"1", "1/2", "1/4", "1/8"}
+
+
+def test_build_model_picks_the_architecture():
+    from derain.models import build_model
+
+    assert isinstance(build_model({"width": 2}), DerainNet)
+    assert type(build_model({"arch": "prenet", "channels": 4, "stages": 1,
+                             "blocks": 1})).__name__ == "PReNet"
+    with pytest.raises(ValueError, match="arch must be one of"):
+        build_model({"arch": "unet"})

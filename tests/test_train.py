@@ -94,3 +94,42 @@ def test_contrast_ratio_flags_a_constant_background():
     rainy = torch.rand(4, 1, 16, 16)
     assert contrast_ratio(rainy, rainy) == pytest.approx(1.0)
     assert contrast_ratio(torch.full_like(rainy, 0.4), rainy) < 0.01
+
+
+@pytest.mark.parametrize("target", ["clean", "median", "percentile", "rain_oer_me",
+                                    "rain2avoid"])
+def test_every_baseline_target_trains_and_loads(tmp_path, tiny_data, target):
+    history = train(tmp_path / target, tiny_data, loss={}, steps=2,
+                    checkpoint_every=2, target=target, **SMALL)
+    assert history["train"][-1]["total"] > 0
+    assert (tmp_path / target / "model.pt").is_file()
+
+
+def test_gt_rain_objective_and_other_architectures(tmp_path, tiny_data):
+    small = {**SMALL, "model": {"arch": "prenet", "in_channels": 1, "channels": 4,
+                                "stages": 2, "blocks": 1}}
+    train(tmp_path / "prenet", tiny_data, loss={}, steps=2, target="clean", **small)
+    net = load_model(tmp_path / "prenet" / "model.pt")
+    assert type(net).__name__ == "PReNet"
+    small["model"] = {"arch": "spanet", "in_channels": 1, "channels": 4, "blocks": 1}
+    train(tmp_path / "spanet", tiny_data, loss={}, steps=2, target="percentile",
+          **small)
+    assert type(load_model(tmp_path / "spanet" / "model.pt")).__name__ == \
+        "SpatialAttentiveNet"
+    history = train(tmp_path / "gt", tiny_data, loss={}, steps=2, target="clean",
+                    objective="gt_rain", **SMALL)
+    assert {"L_l1", "L_ri", "contrast"} <= set(history["train"][-1])
+
+
+def test_supervised_run_is_not_the_time_lapse_run(tmp_path, tiny_data):
+    # The same seed and data with a clean target must give other weights: the
+    # target really enters the loss.
+    train(tmp_path / "tl", tiny_data, loss=LOSS, steps=3, **SMALL)
+    train(tmp_path / "gt", tiny_data, loss=LOSS, steps=3, target="clean", **SMALL)
+    a, b = weights(tmp_path / "tl" / "model.pt"), weights(tmp_path / "gt" / "model.pt")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_unknown_target_is_refused(tmp_path, tiny_data):
+    with pytest.raises(ValueError, match="target must be one of"):
+        train(tmp_path / "x", tiny_data, loss=LOSS, steps=1, target="oracle", **SMALL)

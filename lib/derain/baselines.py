@@ -422,7 +422,8 @@ def gt_rain_loss(net: nn.Module, rainy: torch.Tensor, target: torch.Tensor,
     skips the contrastive term.
 
     rainy, target: (N, C, H, W) in [0, 1] -> ``(total, parts)`` with parts
-    ``L_l1``, ``L_ri`` (when weight > 0) and ``total`` as floats.
+    ``L_l1``, ``L_ri`` (when weight > 0), ``total`` and ``contrast`` (the
+    background's spatial std over the input's) as floats.
     """
     if weight < 0:
         raise ValueError(f"weight must be >= 0, got {weight}")
@@ -444,7 +445,15 @@ def gt_rain_loss(net: nn.Module, rainy: torch.Tensor, target: torch.Tensor,
         total = total + weight * loss_ri
         parts["L_ri"] = loss_ri.item()
     parts["total"] = total.item()
+    parts["contrast"] = _contrast(background.detach(), rainy)
     return total, parts
+
+
+def _contrast(background: torch.Tensor, rainy: torch.Tensor) -> float:
+    """Spatial std of the background over the input's (the training loop's
+    collapse check)."""
+    b = background.flatten(1).std(dim=1)
+    return float((b / rainy.flatten(1).std(dim=1).clamp_min(1e-6)).mean())
 
 
 # ----------------------------------------------------------------- Rain O'er Me

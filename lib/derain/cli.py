@@ -21,7 +21,8 @@ CHAPTERS = (
     "results/time_averaging/08_time_averaging.ipynb",
     "results/model_size/09_model_size.ipynb",
     "results/features/10_features.ipynb",
-    "results/what_reproduces/11_what_reproduces.ipynb",
+    "results/neighbours/11_neighbours.ipynb",
+    "results/what_reproduces/12_what_reproduces.ipynb",
 )
 
 

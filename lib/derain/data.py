@@ -215,7 +215,7 @@ def to_channels(rgb: np.ndarray, channels: int) -> np.ndarray:
 
 
 # What a supervised run learns towards (None: time-lapse training, no target).
-TARGETS = (None, "clean", "mean", "median")
+TARGETS = (None, "clean", "mean", "median", "percentile")
 
 
 class TimeLapseFrames:
@@ -231,8 +231,9 @@ class TimeLapseFrames:
     target, for the supervised comparisons: ``"clean"`` reads the scene's clean
     background (ground truth), ``"mean"`` and ``"median"`` are the per-pixel
     temporal mean and median of the scene's (first r) frames, the pseudo ground
-    truth of time-averaging. With ``target=None`` (time-lapse training) the clean
-    backgrounds are never read.
+    truth of time-averaging, ``"percentile"`` SPANet's temporal percentile
+    filtering (:func:`~derain.baselines.percentile_target`). With
+    ``target=None`` (time-lapse training) the clean backgrounds are never read.
     """
 
     def __init__(self, data_dir: str | Path, split: str = "train",
@@ -262,6 +263,10 @@ class TimeLapseFrames:
                 self.targets.append(stack.mean(axis=0).astype(np.float32))
             elif target == "median":
                 self.targets.append(np.median(stack, axis=0).astype(np.float32))
+            elif target == "percentile":
+                from derain.baselines import percentile_target
+
+                self.targets.append(percentile_target(stack))
         if not self.scenes:
             raise ValueError(f"{data_dir}: no {split!r} scenes in the manifest")
         if min(s.shape[0] for s in self.scenes) < 2:
@@ -388,3 +393,35 @@ def shared_frames(data_dir: str | Path, split: str = "train", channels: int = 1,
 @functools.lru_cache(maxsize=2)
 def _shared_frames(data_dir, split, channels, frames_per_scene, target, _stamp):
     return TimeLapseFrames(data_dir, split, channels, frames_per_scene, target)
+
+
+def render_variant(data_dir: str | Path, out_dir: str | Path, rain: dict,
+                   n_frames: int = 4, seed: int = 0, split: str = "test") -> Path:
+    """The clean backgrounds of ``split`` under other rain (``rain``: keyword
+    arguments of :class:`~derain.rain.RainSampler`), e.g. a light and a heavy test
+    set for the baseline comparison. Writes ``<out_dir>/input/<scene>.png`` (the
+    first frame), ``<out_dir>/target/<scene>.png`` (the clean background; a
+    :class:`PairedFolder` reads both) and every frame under
+    ``<out_dir>/frames/<scene>/NN.png`` for the multi-frame methods. Frames are
+    stored losslessly: JPEG settings in ``rain`` are ignored. Returns ``out_dir``."""
+    out = Path(out_dir)
+    sampler = RainSampler(**{**rain, "jpeg_prob": 0.0})
+    rng = np.random.default_rng(seed)
+    scenes = [s for s in load_manifest(data_dir)["scenes"] if s["split"] == split]
+    if not scenes:
+        raise ValueError(f"{data_dir}: no {split!r} scenes in the manifest")
+    for sub in ("input", "target"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for scene in tqdm(scenes, desc="rendering", unit="scene"):
+        clean = load_image(Path(data_dir) / "clean" / split / f"{scene['name']}.png")
+        scene_rng = np.random.default_rng(rng.integers(2**63))
+        draw = sampler.sample_scene(scene_rng)
+        rains = [sampler.sample_frame(draw, scene_rng) for _ in range(n_frames)]
+        frames = render_frames(clean, rains, scene_rng)
+        folder = out / "frames" / scene["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(frames):
+            _save_uint8(folder / f"{i:02d}", frame, None)
+        _save_uint8(out / "input" / scene["name"], frames[0], None)
+        _save_uint8(out / "target" / scene["name"], clean, None)
+    return out

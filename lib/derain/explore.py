@@ -67,11 +67,16 @@ _CONTROLS = ("model", "source", "image", "angle", "density", "length", "accumula
 
 
 def find_models(results_dir: str | Path) -> dict[str, Path]:
-    """Every ``model.pt`` under ``results_dir``, labelled by its folder relative to
-    it (``"train"``, ``"train/paper_loss"``); shallower paths first, so the main
-    model of a stage comes before its variants. Empty when there is none."""
+    """Every ``model.pt`` up to two folders below ``results_dir``, labelled by its
+    folder relative to it (``"train"``, ``"train/paper_loss"``); shallower paths
+    first, so the main model of a stage comes before its variants. Empty when
+    there is none."""
     root = Path(results_dir)
-    paths = sorted(root.glob("**/model.pt"),
+    # Two levels at most: a stage's model and its variants, not the dozens of
+    # short runs the experiment chapters keep under <stage>/runs/.
+    found = [*root.glob("model.pt"), *root.glob("*/model.pt"),
+             *root.glob("*/*/model.pt")]
+    paths = sorted(found,
                    key=lambda p: (len(p.relative_to(root).parts), p.as_posix()))
     models = {}
     for path in paths:

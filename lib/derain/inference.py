@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from derain.metrics import psnr, ssim
-from derain.models import DerainNet
+from derain.models import DerainNet, build_model
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -38,8 +38,9 @@ def _first_line(err: Exception) -> str:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNet:
-    """Rebuilds a :class:`DerainNet` from a file written by :func:`save_model` or a
-    training checkpoint."""
+    """Rebuilds the network (a :class:`DerainNet` or a baseline, see
+    :func:`~derain.models.build_model`) from a file written by :func:`save_model`
+    or a training checkpoint."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -49,7 +50,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNe
         raise ValueError(f"{path}: not a readable checkpoint ({_first_line(err)})") \
             from None
     try:
-        net = DerainNet(**blob["config"])
+        net = build_model(blob["config"])
         net.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise ValueError(f"{path}: not a derain checkpoint ({_first_line(err)})") \
@@ -63,7 +64,12 @@ def derain(net: DerainNet, rgb: np.ndarray,
     rain (H, W, C) float32, C the model's input channels)."""
     device = device or next(net.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    background, rain = net.derain_rgb(x.float().to(device))
+    if hasattr(net, "derain_rgb"):
+        background, rain = net.derain_rgb(x.float().to(device))
+    else:
+        from derain.baselines import derain_rgb_any
+
+        background, rain = derain_rgb_any(net, x.float().to(device))
     to_np = lambda t: t[0].permute(1, 2, 0).float().cpu().numpy()  # noqa: E731
     return to_np(background), to_np(rain)
 

@@ -387,3 +387,27 @@ def layer_table(net: DerainNet, size: int = 64) -> list[dict]:
         for hook in hooks:
             hook.remove()
     return rows
+
+
+ARCHS = ("derain", "spanet", "prenet")
+
+
+def build_model(config: dict) -> nn.Module:
+    """A network from its stored config: ``arch`` picks the class (``"derain"``,
+    the default, is :class:`DerainNet`; ``"spanet"`` the SPANet-style network;
+    ``"prenet"`` the PReNet-style one), the other keys are its constructor's
+    keyword arguments. Every class maps rainy (N, C, H, W) in [0, 1] to
+    ``(background, rain)``."""
+    config = dict(config)
+    arch = config.pop("arch", "derain")
+    if arch == "derain":
+        return DerainNet(**config)
+    if arch == "spanet":
+        from derain.baselines import SpatialAttentiveNet
+
+        return SpatialAttentiveNet(**config)
+    if arch == "prenet":
+        from derain.prenet import PReNet
+
+        return PReNet(**config)
+    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")

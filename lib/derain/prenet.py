@@ -33,8 +33,8 @@ class PReNet(nn.Module):
     def __init__(self, in_channels: int = 3, channels: int = 32, stages: int = 6,
                  blocks: int = 5):
         super().__init__()
-        self.config = {"in_channels": in_channels, "channels": channels,
-                       "stages": stages, "blocks": blocks}
+        self.config = {"arch": "prenet", "in_channels": in_channels,
+                       "channels": channels, "stages": stages, "blocks": blocks}
         self.in_channels = in_channels
         self.stages = stages
         self.channels = channels

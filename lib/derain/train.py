@@ -10,6 +10,7 @@ equals that of an uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import warnings
@@ -20,10 +21,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from derain.baselines import gt_rain_loss
 from derain.data import SceneTestSet, shared_frames
 from derain.inference import evaluate, pick_device, save_model
 from derain.losses import TimeLapseLoss, supervised_l1
-from derain.models import DerainNet
+from derain.models import build_model
 
 # A background whose spatial contrast falls below this fraction of the input's has
 # lost the scene: the collapse of the literal recipe (SPEC, "a pitfall") drives it
@@ -53,6 +55,7 @@ def train(
     seed: int = 0,
     frames_per_scene: int | None = None,
     target: str | None = None,
+    objective: str = "l1",
     checkpoint_every: int = 200,
     log_every: int = 20,
     val_every: int = 500,
@@ -65,16 +68,22 @@ def train(
     steps and returns the history. ``stop_after`` ends the call early (as if the
     process were killed after that step's checkpoint) and is used by tests.
 
-    ``target`` (``"clean"``, ``"mean"`` or ``"median"``, see
-    :class:`~derain.data.TimeLapseFrames`) trains the same network with full
-    supervision instead, an L1 loss between each frame's background and the
-    scene's target (:func:`~derain.losses.supervised_l1`); ``loss`` is then
-    ignored. Each step sees the same two frames per scene either way."""
+    ``target`` (``"clean"``, ``"mean"``, ``"median"`` or ``"percentile"``, see
+    :class:`~derain.data.TimeLapseFrames`) trains with full supervision instead,
+    an L1 loss between each frame's background and the scene's target
+    (:func:`~derain.losses.supervised_l1`), or with ``objective="gt_rain"`` that
+    loss plus GT-Rain's rain-invariant feature loss; ``loss`` is then ignored.
+    Each step sees the same two frames per scene either way. Two targets come
+    from single rainy frames only: ``"rain_oer_me"`` (coarse filtered labels and
+    rain moved onto unpaired clean images) and ``"rain2avoid"`` (the LDGP mask and
+    its stochastic fill); their steps see ``2 * batch_size`` crops, as many as a
+    time-lapse step. ``model`` may name another network with ``arch`` (see
+    :func:`~derain.models.build_model`)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
     torch.manual_seed(seed)
-    net = DerainNet(**model).to(dev)
+    net = build_model(model).to(dev)
     criterion = TimeLapseLoss(**loss).to(dev) if target is None else nn.Module()
     params = list(net.parameters()) + list(criterion.parameters())
     optimizer = torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
@@ -86,9 +95,13 @@ def train(
     settings = {"model": net.config, "loss": loss, "steps": steps,
                 "batch_size": batch_size, "crop": crop, "lr": lr, "beta1": beta1,
                 "beta2": beta2, "seed": seed, "frames_per_scene": frames_per_scene}
+    if target not in TRAIN_TARGETS:
+        raise ValueError(f"target must be one of {TRAIN_TARGETS}, got {target!r}")
+    if objective not in ("l1", "gt_rain"):
+        raise ValueError(f"objective must be 'l1' or 'gt_rain', got {objective!r}")
     if target is not None:
         settings["target"] = target
-        settings["loss"] = "L1 to target"
+        settings["loss"] = f"{objective} to target"
     ckpt = None
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -106,8 +119,11 @@ def train(
         torch.set_rng_state(ckpt["torch_rng"])
         history, step = ckpt["history"], ckpt["step"]
 
-    frames = shared_frames(data_dir, "train", net.in_channels, frames_per_scene,
-                           target=target)
+    if target in SINGLE_IMAGE_TARGETS:
+        frames = _single_image_sampler(target, str(data_dir), net.in_channels)
+    else:
+        frames = shared_frames(data_dir, "train", net.in_channels, frames_per_scene,
+                               target=target)
     val_set = SceneTestSet(data_dir, "val", val_frames)
 
     def checkpoint() -> None:
@@ -135,21 +151,31 @@ def train(
     window: list[dict] = []
     while step < steps:
         start = time.perf_counter()
-        rainy_m, rainy_n, *goal = (
-            t.to(dev) for t in frames.sample(batch_size, crop, rng)
-        )
-        out = net(torch.cat([rainy_m, rainy_n]))
-        out_m = tuple(t[:batch_size] for t in out)
-        out_n = tuple(t[batch_size:] for t in out)
-        if target is None:
-            total, parts = criterion(rainy_m, rainy_n, out_m, out_n, step, steps)
+        if target in SINGLE_IMAGE_TARGETS:
+            total, parts, rainy_m, out_m = _single_image_step(
+                net, frames, target, batch_size, crop, rng, dev)
         else:
-            total, parts = supervised_l1(out_m, out_n, goal[0])
+            rainy_m, rainy_n, *goal = (
+                t.to(dev) for t in frames.sample(batch_size, crop, rng)
+            )
+            if objective == "gt_rain":
+                both = torch.cat([rainy_m, rainy_n])
+                total, parts = gt_rain_loss(net, both, torch.cat([goal[0]] * 2))
+            else:
+                out = net(torch.cat([rainy_m, rainy_n]))
+                out_m = tuple(t[:batch_size] for t in out)
+                out_n = tuple(t[batch_size:] for t in out)
+                if target is None:
+                    total, parts = criterion(rainy_m, rainy_n, out_m, out_n, step,
+                                             steps)
+                else:
+                    total, parts = supervised_l1(out_m, out_n, goal[0])
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
         step += 1
-        parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
+        if "contrast" not in parts:
+            parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
         window.append(parts)
         history["seconds"] += time.perf_counter() - start
         if step % log_every == 0 or step == steps:
@@ -174,3 +200,37 @@ def train(
         save_model(run_dir / "model.pt", net, steps=steps, seed=seed,
                    collapsed=history["collapsed"])
     return history
+
+
+# Targets of train(): None is time-lapse training; the others are supervised or
+# self-supervised baselines.
+TRAIN_TARGETS = (None, "clean", "mean", "median", "percentile", "rain_oer_me",
+                 "rain2avoid")
+SINGLE_IMAGE_TARGETS = ("rain_oer_me", "rain2avoid")
+
+
+@functools.lru_cache(maxsize=2)
+def _single_image_sampler(target: str, data_dir: str, channels: int):
+    """The samplers of the single-image baselines, kept between the runs of one
+    process (their labels and masks take a while to compute)."""
+    from derain.baselines import Rain2AvoidPairs, RainOerMePairs
+
+    if target == "rain_oer_me":
+        return RainOerMePairs(data_dir, channels)
+    return Rain2AvoidPairs(data_dir, channels)
+
+
+def _single_image_step(net, sampler, target, batch_size, crop, rng, dev):
+    """One step's loss for a single-image baseline: ``2 * batch_size`` crops."""
+    from derain.baselines import rain2avoid_loss
+
+    if target == "rain_oer_me":
+        inputs, goal = (t.to(dev) for t in sampler.sample(2 * batch_size, crop, rng))
+        out = net(inputs)
+        loss = (out[0] - goal).abs().mean()
+        return loss, {"L_sup": loss.item(), "total": loss.item()}, inputs, out
+    rainy, mask = (t.to(dev) for t in sampler.sample(2 * batch_size, crop, rng))
+    out = net(rainy)
+    generator = torch.Generator(device=dev).manual_seed(int(rng.integers(2**31)))
+    total, parts = rain2avoid_loss(out[0], rainy, mask, generator=generator)
+    return total, parts, rainy, out

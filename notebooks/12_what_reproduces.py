@@ -33,7 +33,7 @@
 train_dir = "results/train"
 evaluate_dir = "results/evaluate"
 chapter_dirs = ["results/loss_ablation", "results/fusion", "results/time_averaging",
-                "results/model_size", "results/features"]
+                "results/model_size", "results/features", "results/neighbours"]
 out_dir = "results/what_reproduces"
 
 # %%

@@ -22,9 +22,12 @@
 # with which "the network learns not to remove rain".
 #
 # The runs are short and small (see the settings below): a few minutes each on a
-# CPU, against the paper's two days on a GPU. Each configuration is trained with
-# several seeds; a difference between two rows counts only when it is larger than
-# the seed-to-seed spread, otherwise the verdict is *inconclusive*. Scores are on the
+# CPU, against the paper's two days on a GPU. Runs this short may hardly leave the
+# identity they start from (the rain estimate starts at exactly zero); the table
+# counts, for each configuration, the seeds that did. Each configuration is
+# trained with several seeds; a difference between two rows counts only when it
+# is larger than the seed-to-seed spread, otherwise the verdict is
+# *inconclusive*. Scores are on the
 # held-out synthetic test scenes (Kodak backgrounds) and on Rain100L when present.
 # The paper's numbers (on its own real test set) are a reference column, not a
 # result of this book. The runs of this chapter are reused by the fusion,
@@ -127,9 +130,13 @@ print(f"{len(runs)} runs; training speed {runs['steps_per_second'].mean():.2f} "
 #
 # Mean over seeds ± half the range (max - min) of the seeds; the rainy input's own
 # score is the first row. "collapsed" counts the seeds whose background lost the
-# scene (contrast below half the input's, chapter 2).
+# scene (contrast below half the input's, chapter 2); "moved" counts the seeds
+# whose synthetic PSNR differs from the input's by more than 0.05 dB, that is,
+# the runs that left the identity they start from (the rain estimate starts at
+# exactly zero).
 
 # %%
+IDENTITY_DB = 0.05
 summary = summarise(runs)
 rows = [{"configuration": "rainy input", "seeds": "",
          "synthetic PSNR": f"{floor['test_psnr']:.2f}",
@@ -137,11 +144,13 @@ rows = [{"configuration": "rainy input", "seeds": "",
          **({"Rain100L PSNR": f"{floor['rain100l_psnr']:.2f}",
              "Rain100L SSIM": f"{floor['rain100l_ssim']:.3f}"}
             if "rain100l_psnr" in floor else {}),
-         "collapsed": "", "paper's PSNR (reference)": "",
+         "collapsed": "", "moved": "", "paper's PSNR (reference)": "",
          "paper's SSIM (reference)": ""}]
 reference = {row["row"]: row["paper"] for row in paper.TABLE6}
 for name, s in summary.iterrows():
     collapsed = int(runs.loc[runs["name"] == name, "collapsed"].sum())
+    moved = int((runs.loc[runs["name"] == name, "test_psnr"]
+                 - floor["test_psnr"]).abs().gt(IDENTITY_DB).sum())
     ref = reference.get(name, ("", ""))
     rows.append({
         "configuration": name, "seeds": int(s["seeds"]),
@@ -153,10 +162,15 @@ for name, s in summary.iterrows():
                                           s["rain100l_ssim_spread"], 3)}
            if "rain100l_psnr" in s else {}),
         "collapsed": f"{collapsed}/{int(s['seeds'])}",
+        "moved": f"{moved}/{int(s['seeds'])}",
         "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
     })
 table6 = pd.DataFrame(rows).set_index("configuration")
 table6.to_csv(out / "table6_loss_ablation.csv")
+stuck = (runs["test_psnr"] - floor["test_psnr"]).abs().le(IDENTITY_DB)
+print(f"{int(stuck.sum())} of {len(runs)} runs ended within {IDENTITY_DB} dB of the "
+      f"rainy input on the synthetic test scenes; {int(runs['collapsed'].sum())} "
+      "collapsed.")
 table6
 
 # %%
@@ -246,15 +260,22 @@ claims.append({
     (INCONCLUSIVE if np.any(np.abs(gain) < 0.1) else "does not hold"),
     "chapter": "06_loss_ablation"})
 
-# The paper: "this loss reaches close to 0 after 10% of training".
+# The paper: "this loss reaches close to 0 after 10% of training". L_r counts only
+# where the clipping acts; runs that collapsed clip most of the image, so they are
+# reported apart.
 with_r = runs[runs["L_r_at_10pct"].notna()] if "L_r_at_10pct" in runs else runs[:0]
-if len(with_r):
-    ratio = (with_r["L_r_at_10pct"] / with_r["final_L_b"].clip(lower=1e-12)).max()
+sane = with_r[~with_r["collapsed"].astype(bool)]
+if len(sane):
+    worst = float(sane["L_r_at_10pct"].max())
+    collapsed_r = with_r.loc[with_r["collapsed"].astype(bool), "L_r_at_10pct"]
+    note = (f"; the {len(collapsed_r)} collapsed runs: up to {collapsed_r.max():.3f}"
+            if len(collapsed_r) else "")
     claims.append({
         "claim": "L_r is close to 0 after 10 % of training",
         "paper": "stated in the text",
-        "ours": f"L_r at 10 % at most {ratio:.1e} x L_b ({len(with_r)} runs)",
-        "verdict": HOLDS if ratio < 1e-2 else "does not hold",
+        "ours": f"L_r at 10 % at most {worst:.1e} (mean |I - B - S| per pixel, "
+                f"{len(sane)} runs that kept the scene){note}",
+        "verdict": HOLDS if worst < 1e-4 else "does not hold",
         "chapter": "06_loss_ablation"})
 claims = claims_table(claims)
 claims.to_csv(out / "claims.csv", index=False)

@@ -31,8 +31,8 @@ paper_width = 64
 table_size = 64
 densities = [0.001, 0.004, 0.016]
 veils = [0.0, 0.3]
-heavy = {"angle": 10.0, "length": 40.0, "width": 1.5, "intensity": 0.8,
-         "layers": 4}
+heavy = {"angle": 10.0, "length": 30.0, "width": 1.0, "intensity": 0.6,
+         "layers": 3}
 seed = 0
 
 # %%
@@ -183,13 +183,15 @@ print(f"worst case: {examples[worst][0]}, gain "
 # %% [markdown]
 # ## Claim
 #
-# The paper shows failures in heavy rain without a number. Read here as: the
-# model's gain over the input falls as rain gets denser, down to no gain or harm.
+# The paper shows failures in heavy rain without a number. Read here as: at the
+# heaviest rain the model's gain over the input falls below 0.1 dB (it leaves the
+# rain as it was) or turns negative.
 
 # %%
 lightest = heavy_table.loc[heavy_table["density"] == min(densities), "gain (dB)"]
 heaviest = heavy_table.loc[heavy_table["density"] == max(densities), "gain (dB)"]
-fails = bool((heaviest <= 0).any())
+NO_GAIN_DB = 0.1  # a gain this small leaves the rain as it was
+fails = bool((heaviest < NO_GAIN_DB).all())
 claims = pd.DataFrame([{
     "claim": "the model fails in heavy rain",
     "paper": "qualitative (Fig. 19)",

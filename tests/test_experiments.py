@@ -42,6 +42,11 @@ def test_verdict_needs_a_difference_beyond_the_seed_range():
     noisy = table({"a": [31.0, 30.0], "b": [30.4, 30.5]})
     result = verdict(noisy, "a", "b", "test_psnr")
     assert result["verdict"] == INCONCLUSIVE and result["spread"] == pytest.approx(1.0)
+    # Both stuck at the same value: no spread, but no difference worth a verdict.
+    stuck = table({"a": [29.88, 29.88], "b": [29.86, 29.86]})
+    assert verdict(stuck, "a", "b", "test_psnr")["verdict"] == INCONCLUSIVE
+    assert verdict(stuck, "a", "b", "test_psnr", min_difference=0.01)["verdict"] \
+        == HOLDS
     one_seed = table({"a": [35.0], "b": [30.0]})
     assert verdict(one_seed, "a", "b", "test_psnr")["verdict"] == INCONCLUSIVE
     with pytest.raises(KeyError, match="no runs named"):

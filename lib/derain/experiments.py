@@ -187,11 +187,18 @@ def summarise(table: pd.DataFrame, metrics=METRICS, by: str = "name"
     return out
 
 
-def verdict(table: pd.DataFrame, better: str, worse: str, metric: str) -> dict:
+# Below this, a difference of mean PSNR says nothing whatever the seeds do: two
+# configurations that both stayed at the identity differ by hundredths of a dB.
+MIN_DIFFERENCE = 0.05
+
+
+def verdict(table: pd.DataFrame, better: str, worse: str, metric: str,
+            min_difference: float = MIN_DIFFERENCE) -> dict:
     """Tests the claim "``better`` scores higher than ``worse`` on ``metric``".
 
     The difference of the seed means counts only when it exceeds the seed-to-seed
-    spread (max - min over seeds) of either run: then the claim holds or does not
+    spread (max - min over seeds) of either run and ``min_difference`` (in the
+    metric's unit; pass a smaller one for SSIM): then the claim holds or does not
     hold by its sign; otherwise it is inconclusive. Needs at least two seeds of
     each, since one seed shows no spread."""
     values = {}
@@ -205,7 +212,7 @@ def verdict(table: pd.DataFrame, better: str, worse: str, metric: str) -> dict:
     spread = float(max(np.ptp(a), np.ptp(b)))
     if min(len(a), len(b)) < 2:
         result = INCONCLUSIVE
-    elif abs(diff) <= spread:
+    elif abs(diff) <= max(spread, min_difference):
         result = INCONCLUSIVE
     else:
         result = HOLDS if diff > 0 else FAILS

@@ -66,12 +66,12 @@ from derain.experiments import (
     INCONCLUSIVE,
     claims_table,
     evaluation_sets,
-    format_score,
     input_scores,
     make_spec,
     run_all,
     run_dir,
     save_base,
+    score_columns,
     summarise,
     verdict,
 )
@@ -154,13 +154,7 @@ for name, s in summary.iterrows():
     ref = reference.get(name, ("", ""))
     rows.append({
         "configuration": name, "seeds": int(s["seeds"]),
-        "synthetic PSNR": format_score(s["test_psnr"], s["test_psnr_spread"]),
-        "synthetic SSIM": format_score(s["test_ssim"], s["test_ssim_spread"], 3),
-        **({"Rain100L PSNR": format_score(s["rain100l_psnr"],
-                                          s["rain100l_psnr_spread"]),
-            "Rain100L SSIM": format_score(s["rain100l_ssim"],
-                                          s["rain100l_ssim_spread"], 3)}
-           if "rain100l_psnr" in s else {}),
+        **score_columns(s),
         "collapsed": f"{collapsed}/{int(s['seeds'])}",
         "moved": f"{moved}/{int(s['seeds'])}",
         "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],

@@ -41,13 +41,13 @@ from derain import paper
 from derain.data import SceneTestSet
 from derain.experiments import (
     claims_table,
-    format_score,
     input_scores,
     load_base,
     load_runs,
     make_spec,
     run_all,
     run_dir,
+    score_columns,
     summarise,
     verdict,
 )
@@ -66,8 +66,7 @@ SHARED = {"concat": "Lr+Lb+Ls+Lv", "dynamic": "Lr+Lb+Ls+Lv+Dyn"}
 specs = [make_spec(fusion, seed, run, model={"fusion": fusion})
          for fusion in fusions for seed in seeds]
 trained = run_all(specs, out, data_dir, evaluation, workers=workers)
-shared = load_runs(ablation_dir, list(SHARED.values()))
-shared["name"] = shared["name"].map({v: k for k, v in SHARED.items()})
+shared = load_runs(ablation_dir, {v: k for k, v in SHARED.items()})
 runs = pd.concat([trained, shared], ignore_index=True)
 runs.to_csv(out / "runs.csv", index=False)
 floor = input_scores(data_dir, evaluation)
@@ -83,13 +82,7 @@ for name, s in summary.iterrows():
     rows.append({
         "fusion": name, "seeds": int(s["seeds"]),
         "trained in": "this chapter" if name in fusions else "loss ablation",
-        "synthetic PSNR": format_score(s["test_psnr"], s["test_psnr_spread"]),
-        "synthetic SSIM": format_score(s["test_ssim"], s["test_ssim_spread"], 3),
-        **({"Rain100L PSNR": format_score(s["rain100l_psnr"],
-                                          s["rain100l_psnr_spread"]),
-            "Rain100L SSIM": format_score(s["rain100l_ssim"],
-                                          s["rain100l_ssim_spread"], 3)}
-           if "rain100l_psnr" in s else {}),
+        **score_columns(s),
         "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
     })
 table7 = pd.DataFrame(rows).set_index("fusion")

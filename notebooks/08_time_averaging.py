@@ -57,13 +57,13 @@ import pandas as pd
 from derain.data import load_manifest
 from derain.experiments import (
     claims_table,
-    format_score,
     input_scores,
     load_base,
     load_runs,
     make_spec,
     run_all,
     run_dir,
+    score_columns,
     summarise,
     verdict,
 )
@@ -127,8 +127,7 @@ for seed in seeds:
                                frames_per_scene=r, target=pseudo_target))
     specs.append(make_spec("clean ground truth", seed, run, target="clean"))
 trained = run_all(specs, out, data_dir, evaluation, workers=workers)
-full = load_runs(ablation_dir, [FULL])
-full["name"] = f"time-lapse r={n_frames}"
+full = load_runs(ablation_dir, {FULL: f"time-lapse r={n_frames}"})
 runs = pd.concat([trained, full], ignore_index=True)
 runs.to_csv(out / "runs.csv", index=False)
 floor = input_scores(data_dir, evaluation)
@@ -145,11 +144,7 @@ table = []
 for name, s in summary.iterrows():
     table.append({
         "method": name.split(" r=")[0], "r": label_r(name), "seeds": int(s["seeds"]),
-        "synthetic PSNR": format_score(s["test_psnr"], s["test_psnr_spread"]),
-        "synthetic SSIM": format_score(s["test_ssim"], s["test_ssim_spread"], 3),
-        **({"Rain100L PSNR": format_score(s["rain100l_psnr"],
-                                          s["rain100l_psnr_spread"])}
-           if "rain100l_psnr" in s else {}),
+        **score_columns(s, rain100l_ssim=False),
     })
 table = pd.DataFrame(table).sort_values(["method", "r"]).set_index(["method", "r"])
 table.to_csv(out / "table_time_averaging.csv")

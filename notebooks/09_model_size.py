@@ -36,12 +36,12 @@ import pandas as pd
 
 from derain.experiments import (
     claims_table,
-    format_score,
     input_scores,
     load_base,
     load_runs,
     make_spec,
     run_all,
+    score_columns,
     summarise,
     verdict,
 )
@@ -71,8 +71,7 @@ pd.Series(params, name="parameters").to_frame()
 specs = [make_spec(size_name(w, k), seed, run, model={"width": w, "kernels": k})
          for w, k in sizes if (w, k) != reference for seed in seeds]
 trained = run_all(specs, out, data_dir, evaluation, workers=workers)
-full = load_runs(ablation_dir, [FULL])
-full["name"] = size_name(*reference)
+full = load_runs(ablation_dir, {FULL: size_name(*reference)})
 runs = pd.concat([trained, full], ignore_index=True)
 runs["parameters"] = runs["name"].map(params)
 runs.to_csv(out / "runs.csv", index=False)
@@ -84,11 +83,7 @@ rows = []
 for name, s in summary.iterrows():
     rows.append({
         "model": name, "parameters": params[name], "seeds": int(s["seeds"]),
-        "synthetic PSNR": format_score(s["test_psnr"], s["test_psnr_spread"]),
-        "synthetic SSIM": format_score(s["test_ssim"], s["test_ssim_spread"], 3),
-        **({"Rain100L PSNR": format_score(s["rain100l_psnr"],
-                                          s["rain100l_psnr_spread"])}
-           if "rain100l_psnr" in s else {}),
+        **score_columns(s, rain100l_ssim=False),
     })
 table = pd.DataFrame(rows).sort_values("parameters").set_index("model")
 table.to_csv(out / "table_model_size.csv")

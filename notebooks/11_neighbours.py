@@ -148,8 +148,7 @@ for name, changes in TRAINED_HERE.items():
 trained = run_all(specs, out, data_dir, evaluation, workers=workers)
 reused = []
 for name, (folder, run_name) in REUSED.items():
-    part = load_runs(folder, [run_name])
-    part["name"] = name
+    part = load_runs(folder, {run_name: name})
     reused.append(part)
 runs = pd.concat([*reused, trained], ignore_index=True)
 folders = {**{(n, s): run_dir(f, {"name": r, "seed": s})

@@ -81,3 +81,17 @@ def test_run_all_trains_scores_and_reuses_runs(tmp_path, tiny_data):
     assert json.loads(scores.read_text())["spec"]["train"]["steps"] == 3
     with pytest.raises(ValueError, match="share a name and seed"):
         run_all(specs + specs, tmp_path, tiny_data, evaluation, progress=False)
+
+
+def test_load_runs_keeps_and_renames_the_named_runs(tmp_path):
+    from derain.experiments import load_runs
+
+    table({"Lr+Lb+Ls+Lv": [30.0, 30.2], "Lr+Lb": [8.0, 8.1]}).to_csv(
+        tmp_path / "runs.csv", index=False)
+    shared = load_runs(tmp_path, {"Lr+Lb+Ls+Lv": "concat"})
+    assert list(shared["name"]) == ["concat", "concat"]
+    assert list(shared["test_psnr"]) == [30.0, 30.2]
+    with pytest.raises(KeyError, match="no runs named"):
+        load_runs(tmp_path, {"sum": "sum"})
+    with pytest.raises(FileNotFoundError, match="run the stage"):
+        load_runs(tmp_path / "absent", {"sum": "sum"})

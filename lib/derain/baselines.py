@@ -445,15 +445,12 @@ def gt_rain_loss(net: nn.Module, rainy: torch.Tensor, target: torch.Tensor,
         total = total + weight * loss_ri
         parts["L_ri"] = loss_ri.item()
     parts["total"] = total.item()
-    parts["contrast"] = _contrast(background.detach(), rainy)
+    # The training loop's collapse check; imported here because train imports
+    # this module.
+    from derain.train import contrast_ratio
+
+    parts["contrast"] = contrast_ratio(background.detach(), rainy)
     return total, parts
-
-
-def _contrast(background: torch.Tensor, rainy: torch.Tensor) -> float:
-    """Spatial std of the background over the input's (the training loop's
-    collapse check)."""
-    b = background.flatten(1).std(dim=1)
-    return float((b / rainy.flatten(1).std(dim=1).clamp_min(1e-6)).mean())
 
 
 # ----------------------------------------------------------------- Rain O'er Me

@@ -274,9 +274,10 @@ def load_base(out_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_runs(out_dir: str | Path, names: list[str]) -> pd.DataFrame:
+def load_runs(out_dir: str | Path, names: dict[str, str]) -> pd.DataFrame:
     """The per-seed scores of runs another chapter made (``runs.csv``), keeping the
-    rows named ``names``; a clear error when one is missing."""
+    rows whose name is a key of ``names`` and renaming them to its value (the name
+    the reading chapter gives the run); a clear error when one is missing."""
     path = Path(out_dir) / "runs.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; run the stage that writes it")
@@ -284,7 +285,27 @@ def load_runs(out_dir: str | Path, names: list[str]) -> pd.DataFrame:
     missing = [n for n in names if n not in set(table["name"])]
     if missing:
         raise KeyError(f"{path}: no runs named {missing}")
-    return table[table["name"].isin(names)].reset_index(drop=True)
+    kept = table[table["name"].isin(list(names))].reset_index(drop=True)
+    kept["name"] = kept["name"].map(names)
+    return kept
+
+
+def score_columns(summary_row: pd.Series, rain100l_ssim: bool = True) -> dict:
+    """The formatted score cells of one :func:`summarise` row: synthetic PSNR and
+    SSIM, and Rain100L PSNR (and SSIM) when the runs were scored on it."""
+    cells = {
+        "synthetic PSNR": format_score(summary_row["test_psnr"],
+                                       summary_row["test_psnr_spread"]),
+        "synthetic SSIM": format_score(summary_row["test_ssim"],
+                                       summary_row["test_ssim_spread"], 3),
+    }
+    if "rain100l_psnr" in summary_row:
+        cells["Rain100L PSNR"] = format_score(summary_row["rain100l_psnr"],
+                                              summary_row["rain100l_psnr_spread"])
+        if rain100l_ssim:
+            cells["Rain100L SSIM"] = format_score(
+                summary_row["rain100l_ssim"], summary_row["rain100l_ssim_spread"], 3)
+    return cells
 
 
 def format_score(mean: float, spread: float, digits: int = 2) -> str:

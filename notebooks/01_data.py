@@ -26,8 +26,7 @@
 
 # %% tags=["parameters"]
 data_root = "datasets"
-out_dir = "results/data"
-n_frames = 4
+train_frames = 4
 test_frames = 2
 scene_size = 96
 test_size = 96
@@ -39,19 +38,14 @@ rain = {}
 
 # %%
 import json
-from math import comb
-from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from derain.data import render_dataset
-from derain.images import load_image
-from derain.plots import image_grid, savefig
-from derain.rain import rain_statistics
+from derain.book import plots, tables
+from derain.book.chapters import stage_dir
+from derain.data import render_dataset, scene_statistics
 
-out = Path(out_dir)
+out = stage_dir("data")
 
 # %% [markdown]
 # ## Rendering the scenes
@@ -63,13 +57,12 @@ out = Path(out_dir)
 
 # %%
 manifest = render_dataset(
-    out, data_root, n_frames=n_frames, test_frames=test_frames,
+    out, data_root, train_frames=train_frames, test_frames=test_frames,
     scene_size=scene_size, test_size=test_size, n_val=n_val,
     crops_per_image=crops_per_image, max_train_scenes=max_train_scenes,
     rain=rain, seed=seed,
 )
-sets = pd.Series(manifest["sets"], name="present").to_frame()
-sets
+pd.Series(manifest["sets"], name="present").to_frame()
 
 # %%
 if manifest["bundled_fallback"]:
@@ -89,29 +82,7 @@ print("Absent sets:", ", ".join(missing) if missing else "none")
 # reference values, labelled as such.
 
 # %%
-scenes = pd.DataFrame(manifest["scenes"])
-scenes["n_frames"] = scenes["frames"].map(len)
-scenes["pairs"] = scenes["n_frames"].map(lambda n: comb(n, 2))
-summary = scenes.groupby("split").agg(
-    scenes=("name", "size"), frames=("n_frames", "sum"), pairs=("pairs", "sum"),
-)
-paper = pd.DataFrame({
-    "dataset": ["DDN", "CGAN", "JORDER", "DID", "SPANet", "Cho et al. time-lapse"],
-    "training pairs": [14000, 1300, 2200, 13200, 29500, 80910],
-    "scenes": [None, None, None, None, None, 186],
-    "frames per scene": [None, None, None, None, None, 30],
-    "source": ["paper's Table III (reference)"] * 6,
-})
-ours = pd.DataFrame({
-    "dataset": ["synthetic time-lapse (train split)"],
-    "training pairs": [int(summary.loc["train", "pairs"])],
-    "scenes": [int(summary.loc["train", "scenes"])],
-    "frames per scene": [int(scenes.loc[scenes.split == "train", "n_frames"].max())],
-    "source": ["this book"],
-})
-table3 = pd.concat([paper, ours], ignore_index=True)
-table3[["scenes", "frames per scene"]] = table3[["scenes", "frames per scene"]].astype(
-    "Int64")
+summary, table3 = tables.table3(manifest)
 table3.to_csv(out / "table3_datasets.csv", index=False)
 display(summary)  # noqa: F821
 table3
@@ -124,29 +95,7 @@ table3
 # structure-similarity loss implicitly targets.
 
 # %%
-def scene_frames(scene):
-    folder = out / "frames" / scene["split"] / scene["name"]
-    return np.stack([load_image(p) for p in sorted(folder.iterdir())])
-
-
-def scene_clean(scene):
-    return load_image(out / "clean" / scene["split"] / f"{scene['name']}.png")
-
-
-train_scenes = [s for s in manifest["scenes"] if s["split"] == "train"]
-regimes = [np.mean([f["density"] * f["length"] for f in s["frames"]])
-           for s in train_scenes]
-order = np.argsort(regimes)
-picked = [train_scenes[order[0]], train_scenes[order[len(order) // 2]],
-          train_scenes[order[-1]]]
-rows = []
-for scene in picked:
-    frames = scene_frames(scene)
-    rows.append([*frames[:4], scene_clean(scene), np.median(frames, axis=0)])
-titles = [f"frame {i}" for i in range(len(rows[0]) - 2)] + ["clean", "median"]
-fig = image_grid(rows, col_titles=titles,
-                 row_titles=["lightest", "median", "heaviest"])
-savefig(fig, out / "fig6_timelapse_examples.png")
+plots.savefig(plots.scene_examples(out, manifest), out / "fig6_timelapse_examples.png")
 
 # %% [markdown]
 # ## Rain statistics
@@ -160,27 +109,12 @@ savefig(fig, out / "fig6_timelapse_examples.png")
 # median keeps it; scenes with a veil are where the median helps least.
 
 # %%
-stats = []
-for scene in manifest["scenes"]:
-    if scene["split"] == "train" and len(stats) >= 40:
-        continue
-    frames = scene_frames(scene)
-    row = rain_statistics(frames, scene_clean(scene))
-    stats.append({"split": scene["split"], "scene": scene["name"], **row})
-stats = pd.DataFrame(stats)
-numeric = stats.drop(columns=["scene"]).groupby("split").mean()
-numeric
+stats = pd.DataFrame(scene_statistics(out, manifest))
+stats.drop(columns=["scene"]).groupby("split").mean()
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-params = pd.DataFrame([f for s in manifest["scenes"] for f in s["frames"]])
-for ax, col, label in zip(axes, ["angle", "length", "density"],
-                          ["angle (degrees from vertical)", "streak length (px)",
-                           "drops per pixel (nearest layer)"], strict=True):
-    ax.hist(params[col], bins=30, color="#4477aa")
-    ax.set_xlabel(label)
-axes[0].set_ylabel("frames")
-savefig(fig, out / "fig_rain_parameters.png")
+plots.savefig(plots.rain_parameter_histograms(manifest),
+              out / "fig_rain_parameters.png")
 
 # %%
 metrics = {

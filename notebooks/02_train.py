@@ -23,43 +23,35 @@
 # choose settings and to watch for a collapse.
 
 # %% tags=["parameters"]
-data_dir = "results/data"
-run_dir = "results/train"
-model = {"width": 4, "kernels": "3/5/7", "fusion": "dynamic", "in_channels": 1,
-         "slope": 0.0}
-loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
-        "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
+training = {"model": {"width": 4, "kernels": "3/5/7", "fusion": "dynamic",
+                      "in_channels": 1, "slope": 0.0},
+            "loss": {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01,
+                     "lambda_r": 0.001, "gamma_start": 0.1, "gamma_end": 0.0001,
+                     "gamma_decay": 0.3},
+            "steps": 10, "batch_size": 2, "crop": 32, "lr": 0.0001, "beta1": 0.9,
+            "seed": 0, "checkpoint_every": 5, "val_every": 5, "device": "auto"}
 paper_loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
               "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
 paper_loss_steps = 4
-steps = 10
-batch_size = 2
-crop = 32
-lr = 0.0001
-beta1 = 0.9
-seed = 0
-checkpoint_every = 5
-val_every = 5
-device = "auto"
 
 # %%
 import json
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
+from derain.book import plots
+from derain.book.chapters import stage_dir
+from derain.config import TrainConfig
 from derain.data import SceneTestSet
-from derain.inference import evaluate
-from derain.models import DerainNet, count_parameters
-from derain.plots import savefig
-from derain.train import COLLAPSE_RATIO, train
+from derain.evaluation import evaluate
+from derain.nets import build_model, count_parameters
+from derain.training import train
+from derain.training.loop import VAL_FRAMES
 
-run = Path(run_dir)
-settings = dict(batch_size=batch_size, crop=crop, lr=lr, beta1=beta1, seed=seed,
-                checkpoint_every=checkpoint_every, val_every=val_every, device=device)
-net = DerainNet(**model)
-print(f"DerainNet({model}): {count_parameters(net):,} parameters")
+run, data_dir = stage_dir("train"), stage_dir("data")
+config = TrainConfig(**training)
+print(f"DerainNet({config.model}): {count_parameters(build_model(config.model)):,} "
+      "parameters")
 
 # %% [markdown]
 # ## The main run, and how it deviates from the paper
@@ -83,15 +75,15 @@ print(f"DerainNet({model}): {count_parameters(net):,} parameters")
 # was interrupted.
 
 # %%
-pd.Series(loss, name="this book").to_frame().join(
+pd.Series(config.loss, name="this book").to_frame().join(
     pd.Series(paper_loss, name="paper (Sec. IV-A)"))
 
 # %%
-history = train(run, data_dir, model, loss, steps, **settings)
-log = pd.DataFrame(history["train"])
-val = pd.DataFrame(history["val"])
-print(f"{history['steps_per_second']:.2f} steps/s, {batch_size} pairs of "
-      f"{crop}x{crop} crops per step; collapsed: {history['collapsed']}")
+history = train(config, run, data_dir)
+log, val = pd.DataFrame(history["train"]), pd.DataFrame(history["val"])
+print(f"{history['steps_per_second']:.2f} steps/s, {config.batch_size} pairs of "
+      f"{config.crop}x{config.crop} crops per step; collapsed: "
+      f"{history['collapsed']}")
 
 # %% [markdown]
 # ## The paper's loss recipe, literally
@@ -103,39 +95,19 @@ print(f"{history['steps_per_second']:.2f} steps/s, {batch_size} pairs of "
 # output that ignores the rain, a constant included.
 
 # %%
-if paper_loss_steps:
-    paper_history = train(run / "paper_loss", data_dir, model,
-                          paper_loss, paper_loss_steps, **settings)
-    paper_log = pd.DataFrame(paper_history["train"])
-    paper_val = pd.DataFrame(paper_history["val"])
-else:
-    paper_history, paper_log, paper_val = None, None, None
+paper_history = train(config.replace(loss=paper_loss, steps=paper_loss_steps),
+                      run / "paper_loss", data_dir) if paper_loss_steps else None
+paper_log = pd.DataFrame(paper_history["train"]) if paper_history else None
+paper_val = pd.DataFrame(paper_history["val"]) if paper_history else None
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-for name in ["L_b", "L_s", "L_v", "L_r"]:
-    if name in log:
-        axes[0].semilogy(log["step"], log[name], label=name)
-axes[0].set_title("this book's recipe: loss terms")
-axes[0].set_xlabel("step")
-axes[0].legend()
-axes[1].plot(log["step"], log["contrast"], label="this book")
-axes[2].plot(val["step"], val["psnr"], marker="o", label="this book")
-val_input = evaluate(None, SceneTestSet(data_dir, "val", 2), progress=False)["psnr"]
-axes[2].axhline(val_input, color="gray", ls="--", lw=1, label="rainy input")
-if paper_log is not None:
-    axes[1].plot(paper_log["step"], paper_log["contrast"], label="paper's weights")
-axes[1].axhline(COLLAPSE_RATIO, color="gray", ls="--", lw=1, label="collapse line")
-axes[1].set_title("background contrast / input contrast")
-axes[1].set_xlabel("step")
-axes[1].legend()
-axes[2].set_title("validation PSNR, this book's recipe (dB)")
-axes[2].set_xlabel("step")
-axes[2].legend()
-savefig(fig, run / "fig_training_curves.png")
+val_input = evaluate(None, SceneTestSet(data_dir, "val", VAL_FRAMES),
+                     progress=False)["psnr"]
+plots.savefig(plots.training_curves(log, val, val_input, paper_log),
+              run / "fig_training_curves.png")
 
-# %%
-def verdict(name, hist, vals):
+
+def describe(name, hist, vals):
     final = hist["train"][-1]["contrast"]
     state = "collapsed" if hist["collapsed"] else "kept the scene"
     return (f"{name}: validation PSNR {vals['psnr'].iloc[-1]:.2f} dB after "
@@ -143,9 +115,9 @@ def verdict(name, hist, vals):
 
 
 print(f"rainy input on the validation scenes: {val_input:.2f} dB")
-print(verdict("this book's recipe", history, val))
+print(describe("this book's recipe", history, val))
 if paper_history is not None:
-    print(verdict("paper's weights", paper_history, paper_val))
+    print(describe("paper's weights", paper_history, paper_val))
 
 # %% [markdown]
 # ## Does L_r reach zero after 10 % of training?
@@ -159,7 +131,7 @@ if paper_history is not None:
 # %%
 claims = []
 if "L_r" in log:
-    tenth = log[log["step"] >= 0.1 * steps].iloc[0]
+    tenth = log[log["step"] >= 0.1 * config.steps].iloc[0]
     first = log.iloc[0]
     claims.append({
         "claim": "L_r close to 0 after 10 % of training",
@@ -178,10 +150,10 @@ claims
 
 # %%
 metrics = {
-    "parameters": count_parameters(net),
-    "steps": steps,
+    "parameters": count_parameters(build_model(config.model)),
+    "steps": config.steps,
     "steps_per_second": history["steps_per_second"],
-    "pairs_per_second": history["steps_per_second"] * batch_size,
+    "pairs_per_second": history["steps_per_second"] * config.batch_size,
     "val_psnr": float(val["psnr"].iloc[-1]),
     "val_input_psnr": float(val_input),
     "val_ssim": float(val["ssim"].iloc[-1]),

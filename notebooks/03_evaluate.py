@@ -23,30 +23,28 @@
 # 11 x 11, sigma 1.5), the protocol of the deraining literature.
 
 # %% tags=["parameters"]
-data_dir = "results/data"
-model_path = "results/train/model.pt"
 data_root = "datasets"
-out_dir = "results/evaluate"
 rain100l_limit = 4
 real_limit = 2
 device = "auto"
 
 # %%
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
+from derain import paper
+from derain.benchmark import time_inference
+from derain.book.chapters import stage_dir
+from derain.book.plots import absent_figure, image_grid, savefig
 from derain.data import RAIN100L, REAL_RAIN, PairedFolder, SceneTestSet, UnpairedFolder
-from derain.inference import derain, evaluate, load_model, pick_device
-from derain.plots import absent_figure, image_grid, savefig
+from derain.evaluation import derain, evaluate, load_model, pick_device
 
-out = Path(out_dir)
+out, data_dir = stage_dir("evaluate"), stage_dir("data")
 out.mkdir(parents=True, exist_ok=True)
-net = load_model(model_path, pick_device(device))
+net = load_model(stage_dir("train") / "model.pt", pick_device(device))
 root = Path(data_root)
 has_rain100l = (root / RAIN100L / "input").is_dir()
 has_real = (root / REAL_RAIN).is_dir()
@@ -63,13 +61,13 @@ print(f"Rain100L present: {has_rain100l}; real rainy photos present: {has_real}"
 sets = {"synthetic": ("synthetic test (Kodak scenes)", SceneTestSet(data_dir, "test"))}
 if has_rain100l:
     sets["rain100l"] = ("Rain100L", PairedFolder(root / RAIN100L, limit=rain100l_limit))
-paper = {"rain100l": (37.89, 0.98)}  # the paper's Table V, "JORDER" column
+reference = {"rain100l": paper.TABLE5["ours"]["Rain100L"]}  # Table V, "JORDER"
 rows, examples = [], {}
 for slug, (name, pairs) in sets.items():
     rainy = evaluate(None, pairs, desc=f"{name}: input")
     ours = evaluate(net, pairs, desc=f"{name}: model", keep=3)
     examples[slug] = (name, ours["examples"])
-    ref = paper.get(slug, (np.nan, np.nan))
+    ref = reference.get(slug, (np.nan, np.nan))
     rows.append({
         "key": slug, "test set": name, "images": ours["n"],
         "input PSNR": rainy["psnr"], "input SSIM": rainy["ssim"],
@@ -98,8 +96,8 @@ for slug, row in table.iterrows():
                 f"({gain:+.2f} dB over the input)",
         "verdict": "holds" if better else "does not hold",
     })
-    if slug in paper:
-        ref = paper[slug]
+    if slug in reference:
+        ref = reference[slug]
         claims.append({
             "claim": f"{ref[0]} dB / {ref[1]} on {row['test set']} (paper, Table V)",
             "ours": f"{row['ours PSNR']:.2f} dB / {row['ours SSIM']:.3f}",
@@ -154,16 +152,8 @@ else:
 # warm-up); the paper reports 0.39 s on a GTX 1080 Ti for its full-width model.
 
 # %%
-x = torch.rand(1, 1, 512, 512, device=net.encoders[0].stage1[0].weight.device)
-times = []
-with torch.no_grad():
-    net(x)
-    for _ in range(5):
-        start = time.perf_counter()
-        net(x)
-        times.append(time.perf_counter() - start)
-seconds = float(np.median(times))
-print(f"{seconds:.3f} s per 512x512 image on {x.device}")
+seconds = time_inference(net, 512, next(net.parameters()).device, repeats=5)["median_s"]
+print(f"{seconds:.3f} s per 512x512 image on {next(net.parameters()).device}")
 
 # %%
 metrics = {

@@ -24,7 +24,6 @@
 # fusion; activations and pooling left out).
 
 # %% tags=["parameters"]
-out_dir = "results/benchmark"
 size = 64
 repeats = 2
 default_model = {"width": 4, "kernels": "3/5/7", "fusion": "dynamic",
@@ -35,7 +34,7 @@ paper_size = 64
 reference = {"in_channels": 1, "channels": 32, "stages": 6, "blocks": 5}
 variants = ["fp32", "channels_last", "bf16"]
 torch_compile = False
-training = {"batch": 4, "crop": 128, "steps": 1}
+paper_training = {"batch": 4, "crop": 128, "steps": 1}
 default_training = {"batch": 8, "crop": 64, "steps": 3}
 devices = ["cpu", "cuda"]
 
@@ -43,18 +42,17 @@ devices = ["cpu", "cuda"]
 import json
 import os
 import platform
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
 from derain.benchmark import count_flops, gemm_flops, measure_in_subprocess
-from derain.models import DerainNet, count_parameters
-from derain.plots import savefig
-from derain.prenet import PReNet
+from derain.book.chapters import stage_dir
+from derain.book.plots import savefig
+from derain.nets import DerainNet, PReNet, count_parameters
 
-out = Path(out_dir)
+out = stage_dir("benchmark")
 out.mkdir(parents=True, exist_ok=True)
 available = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
 machine = {
@@ -145,7 +143,8 @@ inference
 # %%
 train_rows = []
 for device in available:
-    for label, config, setting in [("ours, paper width", paper_model, training),
+    for label, config, setting in [("ours, paper width", paper_model,
+                                    paper_training),
                                    ("ours, default width", default_model,
                                     default_training)]:
         result = measure_in_subprocess({"kind": "derain", "config": config,

@@ -30,19 +30,15 @@
 
 # %% tags=["parameters"]
 data_root = "datasets"
-data_dir = "results/data"
-results_dir = "results"
-out_dir = "results/explore"
 max_side = 160
 seed = 0
 device = "auto"
 
 # %%
-from pathlib import Path
-
 import pandas as pd
 
-from derain.explore import (
+from derain.book.chapters import RESULTS, stage_dir
+from derain.book.explore import (
     DEFAULT_RAIN,
     REAL,
     SYNTHETIC,
@@ -50,11 +46,11 @@ from derain.explore import (
     find_models,
     states_figure,
 )
-from derain.plots import absent_figure, savefig
+from derain.book.plots import absent_figure, savefig
 
-out = Path(out_dir)
+out, data_dir = stage_dir("explore"), stage_dir("data")
 out.mkdir(parents=True, exist_ok=True)
-models = find_models(results_dir)
+models = find_models(RESULTS)
 print("models:", {label: str(path) for label, path in models.items()})
 explorer = Explorer(models, data_root=data_root, data_dir=data_dir,
                     max_side=max_side, seed=seed, device=device)

@@ -40,48 +40,26 @@
 # read from its results.
 
 # %% tags=["parameters"]
-ablation_dir = "results/loss_ablation"
-out_dir = "results/time_averaging"
 frames = [2, 3]
 pseudo_target = "median"
 workers = 1
 
 # %%
 import json
-from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from derain.data import load_manifest
-from derain.experiments import (
-    claims_table,
-    input_scores,
-    load_base,
-    load_runs,
-    make_spec,
-    run_all,
-    run_dir,
-    score_columns,
-    summarise,
-    verdict,
-)
-from derain.images import load_image
-from derain.inference import derain, load_model
-from derain.metrics import psnr, ssim
-from derain.plots import image_grid, savefig
+from derain.book import plots, tables
+from derain.book.study import FULL, Study, pair_claims, seed_means
+from derain.data import load_manifest, split_scenes
+from derain.evaluation.floors import averaging_quality
 
-out = Path(out_dir)
-out.mkdir(parents=True, exist_ok=True)
-base = load_base(ablation_dir)
-run, seeds, evaluation = base["run"], base["seeds"], base["evaluation"]
-data_dir = base["data_dir"]
-manifest = load_manifest(data_dir)
-train_scenes = [s for s in manifest["scenes"] if s["split"] == "train"]
+study = Study.load("time_averaging")
+out, floor = study.out_dir, study.floor
+manifest = load_manifest(study.data_dir)
+train_scenes = split_scenes(manifest, "train")
 n_frames = min(len(s["frames"]) for s in train_scenes)
 frames = sorted({min(int(r), n_frames) for r in frames})
-FULL = "Lr+Lb+Ls+Lv+Dyn"  # the loss-ablation run with every frame
 print(f"{len(train_scenes)} training scenes of {n_frames} frames; r = {frames}")
 
 # %% [markdown]
@@ -92,24 +70,7 @@ print(f"{len(train_scenes)} training scenes of {n_frames} frames; r = {frames}")
 # frame.
 
 # %%
-def scene_frames(scene):
-    folder = Path(data_dir) / "frames" / "train" / scene["name"]
-    return np.stack([load_image(p) for p in sorted(folder.iterdir())])
-
-
-def clean_of(scene):
-    return load_image(Path(data_dir) / "clean" / "train" / f"{scene['name']}.png")
-
-
-rows = []
-for scene in train_scenes:
-    stack, clean = scene_frames(scene), clean_of(scene)
-    for r in sorted({1, *frames}):
-        for how, image in [("mean", stack[:r].mean(0)),
-                           ("median", np.median(stack[:r], axis=0))]:
-            rows.append({"r": r, "how": how, "psnr": psnr(image, clean),
-                         "ssim": ssim(image, clean)})
-averaging = pd.DataFrame(rows).groupby(["how", "r"])[["psnr", "ssim"]].mean()
+averaging = averaging_quality(study.data_dir, manifest, frames)
 averaging.to_csv(out / "averaging_quality.csv")
 averaging.unstack(0)
 
@@ -117,43 +78,27 @@ averaging.unstack(0)
 # ## The networks
 
 # %%
-specs = []
-for seed in seeds:
-    for r in frames:
-        if r < n_frames:
-            specs.append(make_spec(f"time-lapse r={r}", seed, run,
-                                   frames_per_scene=r))
-        specs.append(make_spec(f"{pseudo_target} pseudo-GT r={r}", seed, run,
-                               frames_per_scene=r, target=pseudo_target))
-    specs.append(make_spec("clean ground truth", seed, run, target="clean"))
-trained = run_all(specs, out, data_dir, evaluation, workers=workers)
-full = load_runs(ablation_dir, {FULL: f"time-lapse r={n_frames}"})
-runs = pd.concat([trained, full], ignore_index=True)
+PSEUDO = f"{pseudo_target} pseudo-GT"
+configs = {}
+for r in frames:
+    if r < n_frames:
+        configs[f"time-lapse r={r}"] = {"frames": r}
+    configs[f"{PSEUDO} r={r}"] = {"frames": r, "objective": "supervised",
+                                  "target": pseudo_target}
+configs["clean ground truth"] = {"objective": "supervised", "target": "clean"}
+trained = study.run(configs, workers, seed_major=True)
+runs = pd.concat([trained, study.reuse({FULL: f"time-lapse r={n_frames}"})],
+                 ignore_index=True)
 runs.to_csv(out / "runs.csv", index=False)
-floor = input_scores(data_dir, evaluation)
-
-
-def label_r(name):
-    return int(name.split("r=")[1]) if "r=" in name else None
-
-
-runs["r"] = runs["name"].map(label_r)
-runs["method"] = runs["name"].str.split(" r=").str[0]
-summary = summarise(runs)
-table = []
-for name, s in summary.iterrows():
-    table.append({
-        "method": name.split(" r=")[0], "r": label_r(name), "seeds": int(s["seeds"]),
-        **score_columns(s, rain100l_ssim=False),
-    })
-table = pd.DataFrame(table).sort_values(["method", "r"]).set_index(["method", "r"])
+table = tables.time_averaging_table(runs)
 table.to_csv(out / "table_time_averaging.csv")
 print(f"rainy input: synthetic {floor['test_psnr']:.2f} dB" +
       (f", Rain100L {floor['rain100l_psnr']:.2f} dB" if "rain100l_psnr" in floor
        else ""))
 # The network supervised by the true background shows what this budget allows:
 # no other network here can be expected to gain much more over the input.
-bound = summary.loc["clean ground truth", "test_psnr"] - floor["test_psnr"]
+bound = runs.loc[runs["name"] == "clean ground truth", "test_psnr"].mean() \
+    - floor["test_psnr"]
 print(f"supervised by the clean background: {bound:+.2f} dB over the input on the "
       "synthetic test scenes")
 table
@@ -167,31 +112,8 @@ table
 # with the clean background.
 
 # %%
-panels = [("test_psnr", "synthetic test scenes")]
-if "rain100l_psnr" in runs:
-    panels.append(("rain100l_psnr", "Rain100L"))
-fig, axes = plt.subplots(1, 1 + len(panels), figsize=(4.6 * (1 + len(panels)), 3.6))
-for how in ["mean", "median"]:
-    part = averaging.loc[how]
-    axes[0].plot(part.index, part["psnr"], marker="o", label=f"{how} of r frames")
-axes[0].set_title("time-averaging (training scenes)", fontsize=10)
-for ax, (metric, title) in zip(axes[1:], panels, strict=True):
-    for method in ["time-lapse", f"{pseudo_target} pseudo-GT"]:
-        part = runs[runs["method"] == method].groupby("r")[metric]
-        mean, low, high = part.mean(), part.min(), part.max()
-        ax.plot(mean.index, mean, marker="o", label=f"{method} network")
-        ax.fill_between(mean.index, low, high, alpha=0.2)
-    gt = runs.loc[runs["name"] == "clean ground truth", metric].mean()
-    ax.axhline(gt, color="green", ls="--", lw=1, label="supervised, clean GT")
-    ax.axhline(floor[metric], color="gray", ls="--", lw=1, label="rainy input")
-    ax.set_title(f"single-image networks ({title})", fontsize=10)
-for ax in axes:
-    ax.set_xlabel("r, frames per scene")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_xscale("log", base=2)
-    ax.legend(fontsize=7)
-fig.tight_layout()
-savefig(fig, out / "fig14_psnr_vs_frames.png")
+plots.psnr_vs_frames(averaging, runs, floor, ["time-lapse", PSEUDO],
+                     out / "fig14_psnr_vs_frames.png")
 
 # %% [markdown]
 # ## Visual comparison (Fig. 13)
@@ -201,54 +123,34 @@ savefig(fig, out / "fig14_psnr_vs_frames.png")
 # row).
 
 # %%
-scene = train_scenes[0]
-stack = scene_frames(scene)
-h, w = stack.shape[1:3]
-crop = (slice(h // 2 - 64, h // 2 + 64), slice(w // 2 - 64, w // 2 + 64)) \
-    if min(h, w) >= 128 else (slice(None), slice(None))
-top, bottom = [], []
-for r in frames:
-    top.append(np.median(stack[:r], axis=0)[crop])
-    source = (ablation_dir, FULL) if r >= n_frames else (out, f"time-lapse r={r}")
-    net = load_model(run_dir(source[0], {"name": source[1], "seed": seeds[0]})
-                     / "model.pt")
-    bottom.append(derain(net, stack[0])[0][crop])
-fig = image_grid([[stack[0][crop], *top], [clean_of(scene)[crop], *bottom]],
-                 col_titles=["frame 1 | clean"] + [f"r = {r}" for r in frames],
-                 row_titles=["median of r frames", "network, one frame"], size=2.0)
-savefig(fig, out / "fig13_time_averaging.png")
+nets = {r: study.model(FULL, stage="loss_ablation") if r >= n_frames
+        else study.model(f"time-lapse r={r}") for r in frames}
+plots.savefig(plots.time_averaging_grid(study.data_dir, train_scenes[0], nets),
+              out / "fig13_time_averaging.png")
 
 # %% [markdown]
 # ## Claims
 
 # %%
-claims = []
-for r in frames:
-    result = verdict(runs, f"time-lapse r={r}", f"{pseudo_target} pseudo-GT r={r}",
-                     "test_psnr")
-    claims.append({
-        "claim": f"time-lapse training beats supervision by the {pseudo_target} "
-                 f"pseudo ground truth, r = {r}",
-        "paper": "holds for every r in Fig. 14",
-        "ours": f"{result['difference']:+.2f} dB (seed range {result['spread']:.2f})",
-        "verdict": result["verdict"], "chapter": "08_time_averaging"})
+pairs = [(f"time-lapse training beats supervision by the {pseudo_target} pseudo "
+          f"ground truth, r = {r}", f"time-lapse r={r}", f"{PSEUDO} r={r}")
+         for r in frames]
+claims, _ = pair_claims(runs, pairs, "08_time_averaging", with_rain100l=False)
+claims["paper"] = "holds for every r in Fig. 14"
 if len(frames) > 1:
     lo, hi = frames[0], frames[-1]
-    for method in ["time-lapse", f"{pseudo_target} pseudo-GT"]:
-        result = verdict(runs, f"{method} r={hi}", f"{method} r={lo}", "test_psnr")
-        claims.append({
-            "claim": f"{method} network improves with r ({lo} -> {hi})",
-            "paper": "both improve with r (Figs. 13, 14)",
-            "ours": f"{result['difference']:+.2f} dB (seed range "
-                    f"{result['spread']:.2f})",
-            "verdict": result["verdict"], "chapter": "08_time_averaging"})
-claims = claims_table(claims)
+    growth, _ = pair_claims(
+        runs, [(f"{method} network improves with r ({lo} -> {hi})",
+                f"{method} r={hi}", f"{method} r={lo}")
+               for method in ["time-lapse", PSEUDO]],
+        "08_time_averaging", with_rain100l=False)
+    growth["paper"] = "both improve with r (Figs. 13, 14)"
+    claims = pd.concat([claims, growth], ignore_index=True)
 claims.to_csv(out / "claims.csv", index=False)
 claims
 
 # %%
-metrics = {f"{name}/test_psnr": float(s["test_psnr"])
-           for name, s in summary.iterrows()}
+metrics = seed_means(runs)
 metrics["runs_trained_here"] = len(trained)
 metrics["steps_per_second"] = float(trained["steps_per_second"].mean())
 for (how, r), s in averaging.iterrows():

@@ -24,9 +24,6 @@
 # chapter.)
 
 # %% tags=["parameters"]
-model_path = "results/train/model.pt"
-data_dir = "results/data"
-out_dir = "results/features"
 paper_width = 64
 table_size = 64
 densities = [0.001, 0.004, 0.016]
@@ -37,22 +34,18 @@ seed = 0
 
 # %%
 import json
-from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import torch
 
+from derain.book import plots, tables
+from derain.book.chapters import stage_dir
 from derain.data import SceneTestSet
+from derain.evaluation import load_model
+from derain.evaluation.stress import heavy_rain_sweep
 from derain.images import rgb_to_ycbcr
-from derain.inference import derain, load_model
-from derain.metrics import psnr, ssim
-from derain.models import DerainNet, count_parameters, layer_table
-from derain.plots import image_grid, savefig
-from derain.rain import FrameRain, render_frame
+from derain.nets import DerainNet, count_parameters, layer_table
 
-out = Path(out_dir)
+out = stage_dir("features")
 out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -90,44 +83,9 @@ layers[~encoder_rows]
 # the last one turns into the rain estimate. Each map is scaled to its own range.
 
 # %%
-net = load_model(model_path)
-name, rainy, clean = next(iter(SceneTestSet(data_dir, "test", 1)))
-features = {}
-
-
-def keep(key):
-    def hook(_module, _inputs, output):
-        features[key] = output.detach()[0]
-    return hook
-
-
-hooks = [enc.stage1[1].register_forward_hook(keep(f"E{k}"))
-         for k, enc in zip(("3", "5", "7"), net.encoders, strict=True)]
-hooks.append(net.dec1[-2].register_forward_hook(keep("last")))
-background, rain = derain(net, rainy)
-for hook in hooks:
-    hook.remove()
-
-
-def norm(fmap):
-    fmap = fmap.numpy()
-    lo, hi = np.percentile(fmap, [1, 99])
-    return np.clip((fmap - lo) / max(hi - lo, 1e-6), 0, 1)
-
-
-h, w = rainy.shape[:2]
-crop = (slice(h // 2 - 80, h // 2 + 80), slice(w // 2 - 80, w // 2 + 80)) \
-    if min(h, w) >= 160 else (slice(None), slice(None))
-grid = [[rainy[crop], background[crop], np.clip(4 * rain[crop], 0, 1), clean[crop]]]
-for key in ["E3", "E5", "E7", "last"]:
-    fmaps = features[key]
-    order = torch.argsort(fmaps.flatten(1).std(1), descending=True)[:4]
-    grid.append([norm(fmaps[i])[crop] for i in order])
-fig = image_grid(grid, col_titles=["input | map 1", "output | map 2",
-                                   "rain x4 | map 3", "clean | map 4"],
-                 row_titles=["images", "first layer, E3", "first layer, E5",
-                             "first layer, E7", "last layer"], size=2.0)
-savefig(fig, out / "fig15_features.png")
+net = load_model(stage_dir("train") / "model.pt")
+scene = next(iter(SceneTestSet(stage_dir("data"), "test", 1)))
+plots.savefig(plots.feature_maps(net, scene), out / "fig15_features.png")
 
 # %% [markdown]
 # ## Heavy rain (Fig. 19)
@@ -139,43 +97,22 @@ savefig(fig, out / "fig15_features.png")
 # model harms the image.
 
 # %%
-rng = np.random.default_rng(seed)
-rows, examples = [], []
-for veil in veils:
-    for density in densities:
-        frame = FrameRain(density=density, accumulation=veil, **heavy)
-        rainy_h = render_frame(clean, frame, np.random.default_rng(rng.integers(2**31)))
-        pred, _ = derain(net, rainy_h)
-        rows.append({"density": density, "veil": veil,
-                     "input PSNR": psnr(rainy_h, clean),
-                     "output PSNR": psnr(pred, clean),
-                     "input SSIM": ssim(rainy_h, clean),
-                     "output SSIM": ssim(pred, clean)})
-        examples.append((f"density {density}, veil {veil}", rainy_h, pred))
-heavy_table = pd.DataFrame(rows)
-heavy_table["gain (dB)"] = heavy_table["output PSNR"] - heavy_table["input PSNR"]
+heavy_table, examples = heavy_rain_sweep(net, scene[2], densities, veils, heavy,
+                                         seed)
 heavy_table.to_csv(out / "table_heavy_rain.csv", index=False)
 heavy_table
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 3.4))
-for veil, part in heavy_table.groupby("veil"):
-    ax.plot(part["density"], part["gain (dB)"], marker="o", label=f"veil {veil}")
-ax.axhline(0, color="gray", ls="--", lw=1)
-ax.set_xscale("log")
-ax.set_xlabel("streak density (drops per pixel, nearest layer)")
-ax.set_ylabel("PSNR gain over the input (dB)")
-ax.legend(fontsize=8)
-ax.set_title("gain of the main model as rain gets heavier", fontsize=10)
-savefig(fig, out / "fig19_heavy_rain_gain.png")
+plots.gain_vs_density(heavy_table, out / "fig19_heavy_rain_gain.png")
 
 # %%
 worst = heavy_table["gain (dB)"].idxmin()
 chosen = sorted({0, worst, len(examples) - 1})
-fig = image_grid([[examples[i][1][crop], examples[i][2][crop]] for i in chosen],
-                 col_titles=["rainy", "derained"],
-                 row_titles=[examples[i][0] for i in chosen], size=2.6)
-savefig(fig, out / "fig19_failure_cases.png")
+crop = plots.centre_window(scene[1].shape, 160)
+fig = plots.image_grid([[examples[i][1][crop], examples[i][2][crop]] for i in chosen],
+                       col_titles=["rainy", "derained"],
+                       row_titles=[examples[i][0] for i in chosen], size=2.6)
+plots.savefig(fig, out / "fig19_failure_cases.png")
 luma = rgb_to_ycbcr(examples[worst][1])[..., 0].mean()
 print(f"worst case: {examples[worst][0]}, gain "
       f"{heavy_table.loc[worst, 'gain (dB)']:+.2f} dB (mean luminance {luma:.2f})")
@@ -188,17 +125,7 @@ print(f"worst case: {examples[worst][0]}, gain "
 # rain as it was) or turns negative.
 
 # %%
-lightest = heavy_table.loc[heavy_table["density"] == min(densities), "gain (dB)"]
-heaviest = heavy_table.loc[heavy_table["density"] == max(densities), "gain (dB)"]
-NO_GAIN_DB = 0.1  # a gain this small leaves the rain as it was
-fails = bool((heaviest < NO_GAIN_DB).all())
-claims = pd.DataFrame([{
-    "claim": "the model fails in heavy rain",
-    "paper": "qualitative (Fig. 19)",
-    "ours": f"gain {lightest.mean():+.2f} dB at density {min(densities)}, "
-            f"{heaviest.mean():+.2f} dB at {max(densities)} (mean over veils)",
-    "verdict": "holds" if fails else "does not hold",
-    "chapter": "10_features"}])
+claims = tables.heavy_rain_claim(heavy_table, "10_features")
 claims.to_csv(out / "claims.csv", index=False)
 claims
 

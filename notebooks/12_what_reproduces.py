@@ -29,21 +29,15 @@
 # paper's 172 million parameters, two days of training and 186 real scenes. A
 # claim that does not hold here is a finding about that scale, stated as such.
 
-# %% tags=["parameters"]
-train_dir = "results/train"
-evaluate_dir = "results/evaluate"
-chapter_dirs = ["results/loss_ablation", "results/fusion", "results/time_averaging",
-                "results/model_size", "results/features", "results/neighbours"]
-out_dir = "results/what_reproduces"
-
 # %%
 import json
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import HTML
 
-out = Path(out_dir)
+from derain.book.chapters import CHAPTERS, stage_dir
+
+out = stage_dir("what_reproduces")
 out.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
@@ -51,7 +45,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 # %%
 rows = []
-train = json.loads((Path(train_dir) / "metrics.json").read_text())
+train = json.loads((stage_dir("train") / "metrics.json").read_text())
 if "paper_loss_val_psnr" in train:
     rows.append({
         "claim": "the paper's loss weights and gamma schedule train a working model",
@@ -61,7 +55,7 @@ if "paper_loss_val_psnr" in train:
                 f"{train['paper_loss_final_contrast']:.2f} of the input's",
         "verdict": "does not hold" if train["paper_loss_collapsed"] else "holds",
         "chapter": "02_train"})
-evaluation = json.loads((Path(evaluate_dir) / "metrics.json").read_text())
+evaluation = json.loads((stage_dir("evaluate") / "metrics.json").read_text())
 for key, name in [("synthetic", "the synthetic test scenes"),
                   ("rain100l", "Rain100L")]:
     if key not in evaluation:
@@ -89,8 +83,10 @@ if "rain100l" in evaluation:
 # ## All claims
 
 # %%
-for folder in chapter_dirs:
-    path = Path(folder) / "claims.csv"
+for item in CHAPTERS:
+    if not item.claims:
+        continue
+    path = item.out_dir / "claims.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing; run that chapter's stage first")
     rows.extend(pd.read_csv(path).to_dict("records"))

@@ -4,6 +4,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def data_sets(required: str = "") -> Path | None:
+    """The project's data folder (``datasets/``, which ``make test`` links to the
+    data sets) when it holds ``required``; None otherwise, and the tests that need
+    it skip."""
+    folder = ROOT / "datasets"
+    return folder.resolve() if (folder / required).is_dir() else None
+
 TINY_RAIN = {}  # RainSampler defaults
 
 
@@ -13,7 +21,7 @@ def tiny_data(tmp_path_factory):
     from derain.data import render_dataset
 
     out = tmp_path_factory.mktemp("data")
-    render_dataset(out, None, n_frames=4, test_frames=2, scene_size=48, test_size=48,
-                   n_val=1, crops_per_image=1, max_train_scenes=4, rain=TINY_RAIN,
-                   seed=0)
+    render_dataset(out, None, train_frames=4, test_frames=2, scene_size=48,
+                   test_size=48, n_val=1, crops_per_image=1, max_train_scenes=4,
+                   rain=TINY_RAIN, seed=0)
     return out

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from derain.benchmark import count_flops, measure_in_subprocess, time_inference
-from derain.models import DerainNet
+from derain.nets import DerainNet
 
 
 def test_flops_of_a_single_conv():

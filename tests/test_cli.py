@@ -2,13 +2,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import data_sets
 from PIL import Image
 
 from derain.cli import main
-from derain.images import find_data_root
-from derain.inference import save_model
+from derain.evaluation import save_model
 from derain.metrics import evaluate_folders
-from derain.models import DerainNet
+from derain.nets import DerainNet
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_not_a_checkpoint(tmp_path, folders, capsys):
 
 
 def test_rain100l_input_check_through_the_cli_path():
-    root = find_data_root(required="Rain100L")
+    root = data_sets("Rain100L")
     if root is None:
         pytest.skip("Rain100L not present")
     scores = evaluate_folders(root / "Rain100L" / "input", root / "Rain100L" / "target")

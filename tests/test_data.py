@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import data_sets
 from PIL import Image
 
 from derain.data import (
@@ -13,7 +14,7 @@ from derain.data import (
     collect_backgrounds,
     render_dataset,
 )
-from derain.images import ImageError, find_data_root
+from derain.images import ImageError
 
 
 def test_manifest_and_layout(tiny_data):
@@ -30,7 +31,7 @@ def test_manifest_and_layout(tiny_data):
 
 
 def test_render_is_deterministic_by_seed(tmp_path, tiny_data):
-    kwargs = dict(n_frames=4, test_frames=2, scene_size=48, test_size=48, n_val=1,
+    kwargs = dict(train_frames=4, test_frames=2, scene_size=48, test_size=48, n_val=1,
                   crops_per_image=1, max_train_scenes=4, rain={})
     render_dataset(tmp_path / "same", None, seed=0, **kwargs)
     render_dataset(tmp_path / "other", None, seed=1, **kwargs)
@@ -49,7 +50,7 @@ def test_frames_of_a_scene_share_background_but_not_rain(tmp_path):
     # where it rains: the background is identical across frames, the rain is not.
     rain = dict(drift_sigma=0.0, noise_range=[0.0, 0.0], jpeg_prob=0.0,
                 accumulation_prob=0.0)
-    render_dataset(tmp_path, None, n_frames=7, test_frames=1, scene_size=64,
+    render_dataset(tmp_path, None, train_frames=7, test_frames=1, scene_size=64,
                    test_size=48, n_val=1, crops_per_image=1, max_train_scenes=1,
                    rain=rain, seed=3)
     frames = TimeLapseFrames(tmp_path, "train", channels=3).scenes[0] / 255.0
@@ -75,17 +76,18 @@ def test_pairs_are_two_different_frames_of_one_scene(tiny_data):
 
 
 def test_training_loader_never_reads_clean(tiny_data, monkeypatch):
-    import derain.data as data
+    import derain.data.samplers as samplers
 
     opened = []
-    real = data.load_image
-    monkeypatch.setattr(data, "load_image", lambda p: opened.append(str(p)) or real(p))
+    real = samplers.load_image
+    monkeypatch.setattr(samplers, "load_image",
+                        lambda p: opened.append(str(p)) or real(p))
     TimeLapseFrames(tiny_data, "train")
     assert opened and not any("/clean/" in p for p in opened)
 
 
-def test_frames_per_scene_limit(tiny_data):
-    frames = TimeLapseFrames(tiny_data, "train", frames_per_scene=2)
+def test_frames_limit_keeps_the_first_r(tiny_data):
+    frames = TimeLapseFrames(tiny_data, "train", frames=2)
     assert all(s.shape[0] == 2 for s in frames.scenes)
 
 
@@ -128,7 +130,7 @@ def test_bundled_backgrounds_when_folder_empty(tmp_path):
 
 
 def test_real_backgrounds_split_keeps_kodak_for_test():
-    root = find_data_root()
+    root = data_sets()
     if root is None or not (root / "backgrounds" / "kodak24").is_dir():
         pytest.skip("background sets not present")
     splits = collect_backgrounds(root, n_val=8)
@@ -165,7 +167,7 @@ def test_render_variant_writes_paired_folders(tiny_data, tmp_path):
 
     out = render_variant(tiny_data, tmp_path / "heavy",
                          {"density_range": [0.003, 0.006], "accumulation_prob": 1.0},
-                         n_frames=3, seed=0)
+                         frames=3, seed=0)
     pairs = PairedFolder(out)
     assert len(pairs) == len(list((tiny_data / "clean" / "test").iterdir()))
     name, rainy, clean = next(iter(pairs))

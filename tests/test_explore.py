@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from derain.explore import (
+from derain.book.explore import (
     REAL,
     SYNTHETIC,
     UPLOAD,
@@ -16,9 +16,9 @@ from derain.explore import (
     fit,
     states_figure,
 )
-from derain.inference import save_model
+from derain.evaluation import save_model
 from derain.metrics import psnr, ssim
-from derain.models import DerainNet
+from derain.nets import DerainNet
 from derain.rain import FrameRain, render_frame
 
 MAX_SIDE = 48

@@ -13,7 +13,6 @@ from PIL import Image
 
 from derain.images import (
     ImageError,
-    find_data_root,
     list_images,
     load_image,
     load_image_with_alpha,
@@ -227,15 +226,6 @@ def test_list_images_empty_folder(tmp_path):
     (folder / "readme.txt").write_text("no images here")
     with pytest.raises(ImageError, match="empty_folder"):
         list_images(folder)
-
-
-def test_find_data_root_prefers_env_var(tmp_path, monkeypatch):
-    (tmp_path / "Rain100L").mkdir()
-    monkeypatch.setenv("DERAIN_DATA", str(tmp_path))
-    assert find_data_root("Rain100L") == tmp_path.resolve()
-    # A root that lacks the required set falls through to the next candidate.
-    found = find_data_root("NoSuchSet_xyz")
-    assert found is None or found != tmp_path.resolve()
 
 
 # ----------------------------------------------------------------------- colour

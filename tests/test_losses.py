@@ -1,7 +1,17 @@
+import math
+
 import pytest
 import torch
 
-from derain.losses import TimeLapseLoss, gamma_schedule
+from derain.losses import (
+    DirectionalGradientNet,
+    TimeLapseLoss,
+    gamma_schedule,
+    masked_l1,
+    rain2avoid_loss,
+    rain_invariant_loss,
+    stochastic_fill,
+)
 
 ONLY = {"b": dict(lambda_b=1.0, lambda_s=0, lambda_v=0, lambda_r=0),
         "s": dict(lambda_b=0, lambda_s=1.0, lambda_v=0, lambda_r=0,
@@ -106,3 +116,112 @@ def test_bad_weights_refused():
         TimeLapseLoss(lambda_b=-1)
     with pytest.raises(ValueError, match="positive"):
         TimeLapseLoss(lambda_b=0, lambda_s=0, lambda_v=0, lambda_r=0)
+
+
+# ------------------------------------------------ directional gradient network
+
+
+def test_directional_gradients_finite_on_flat_image():
+    dgn = DirectionalGradientNet(clusters=4)
+    rain = torch.zeros(1, 1, 16, 16, requires_grad=True)
+    loss = dgn(rain)
+    loss.backward()
+    assert torch.isfinite(loss) and loss.item() == 0.0
+    assert torch.isfinite(rain.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in dgn.parameters())
+
+
+def test_directional_gradients_finite_on_random_rain():
+    torch.manual_seed(0)
+    dgn = DirectionalGradientNet(clusters=4)
+    rain = (torch.rand(2, 1, 16, 16) * 0.1).requires_grad_()
+    loss = dgn(rain)
+    loss.backward()
+    assert loss.item() > 0
+    assert torch.isfinite(rain.grad).all() and rain.grad.abs().sum() > 0
+
+
+def test_orientation_of_vertical_streaks():
+    dgn = DirectionalGradientNet()
+    rain = torch.zeros(1, 1, 8, 8)
+    rain[..., 3] = 1.0  # one vertical streak: gradients are horizontal
+    theta, mask = dgn.orientation(rain)
+    assert mask.sum() > 0
+    assert torch.allclose(theta[mask.bool()], torch.zeros(int(mask.sum())))
+    rain = torch.zeros(1, 1, 8, 8)
+    rain[..., 3, :] = 1.0  # a horizontal streak: gradients are vertical
+    theta, mask = dgn.orientation(rain)
+    assert torch.allclose(theta[mask.bool()].abs(),
+                          torch.full((int(mask.sum()),), math.pi / 2))
+
+
+def test_lv_is_smaller_for_one_direction_than_for_many():
+    torch.manual_seed(0)
+    dgn = DirectionalGradientNet(clusters=2)
+    x = torch.arange(16.0)
+    one = (torch.sin(x)[None, :] * torch.ones(16, 1))[None, None] * 0.5
+    many = torch.rand(1, 1, 16, 16)
+    # With centres at the data's orientation the loss vanishes for one direction.
+    with torch.no_grad():
+        dgn.centres.fill_(0.0)
+    assert dgn(one).item() < 1e-6 < dgn(many).item()
+
+
+# ------------------------------------------------------- the neighbours' losses
+
+
+def test_masked_l1_ignores_masked_pixels():
+    rainy = torch.rand(2, 1, 8, 8)
+    mask = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    mask[:, :, 2:4, 3:6] = True
+    pred = rainy.clone()
+    pred[mask] += 0.7
+    assert masked_l1(pred, rainy, mask) == 0
+    pred[0, 0, 0, 0] += 0.5
+    assert masked_l1(pred, rainy, mask) > 0
+    assert masked_l1(pred, rainy, torch.ones_like(mask)) == 0
+
+
+def test_stochastic_fill_draws_masked_pixels_from_unmasked_neighbours():
+    rainy = torch.arange(100, dtype=torch.float32).view(1, 1, 10, 10) / 100
+    mask = torch.zeros(1, 1, 10, 10, dtype=torch.bool)
+    mask[0, 0, 4:6, 4:6] = True
+    gen = torch.Generator().manual_seed(0)
+    out = stochastic_fill(rainy, mask, window=3, generator=gen)
+    assert torch.equal(out[~mask], rainy[~mask])
+    for r, c in [(4, 4), (4, 5), (5, 4), (5, 5)]:
+        window = rainy[0, 0, r - 1:r + 2, c - 1:c + 2]
+        allowed = window[~mask[0, 0, r - 1:r + 2, c - 1:c + 2]]
+        assert out[0, 0, r, c] in allowed
+    everything = torch.ones_like(mask)
+    assert torch.equal(stochastic_fill(rainy, everything), rainy)
+
+
+def test_rain2avoid_loss_is_finite_with_parts():
+    rainy = torch.rand(2, 1, 12, 12)
+    mask = torch.rand(2, 1, 12, 12) > 0.8
+    pred = rainy.clone().requires_grad_(True)
+    total, parts = rain2avoid_loss(pred, rainy, mask)
+    total.backward()
+    assert torch.isfinite(total) and set(parts) == {"L_clear", "total"}
+    assert parts["L_clear"] == 0  # pred equals the input off the mask
+    assert torch.isfinite(pred.grad).all()
+
+
+def test_rain_invariant_loss_prefers_matching_features():
+    gen = torch.Generator().manual_seed(0)
+
+    def feats():
+        return [torch.randn(8, 16, 3, 3, generator=gen),
+                torch.randn(8, 32, 2, 2, generator=gen)]
+
+    rainy, other = feats(), feats()
+    same = rain_invariant_loss(rainy, rainy)
+    unrelated = rain_invariant_loss(rainy, other)
+    assert same < 0.5 < math.log(15) - 0.5 < unrelated
+    single = rain_invariant_loss([f[:1] for f in rainy], [f[:1] for f in other])
+    assert single == 0  # no negatives in a batch of one
+    leaves = [f.clone().requires_grad_(True) for f in rainy + other]
+    rain_invariant_loss(leaves[:2], leaves[2:]).backward()
+    assert all(torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
+               for f in leaves)

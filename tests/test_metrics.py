@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import data_sets
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from derain.images import ImageError, find_data_root, rgb_to_y, save_image
+from derain.images import ImageError, rgb_to_y, save_image
 from derain.metrics import evaluate_folders, evaluate_pairs, psnr, ssim
 
 
@@ -205,13 +206,10 @@ def test_evaluate_folders_size_mismatch(tmp_path, rng):
 
 def test_rain100l_check_value():
     """Rainy inputs vs targets of Rain100L: the protocol's known 26.90 dB / 0.838."""
-    root = find_data_root("Rain100L")
+    root = data_sets("Rain100L")
     if root is None:
-        pytest.skip(
-            "Rain100L not found: set DERAIN_DATA to a datasets folder holding "
-            "Rain100L/{input,target}, or place it in <project>/datasets or "
-            "<project>/../shared/datasets"
-        )
+        pytest.skip("Rain100L not found: link the data sets to <project>/datasets "
+                    "(make data-link DATA=...)")
     result = evaluate_folders(root / "Rain100L" / "input", root / "Rain100L" / "target")
     assert result["n"] == 100
     assert result["n_psnr_infinite"] == 0

@@ -1,7 +1,8 @@
-"""The pipeline's wiring: parameters cells against params.yaml, profiles, the DVC
-stages, and one end-to-end run of the whole pipeline and the book at smoke size."""
+"""The pipeline's wiring: the one list of chapters against dvc.yaml, the notebooks
+and the book; parameters cells against params.yaml; profiles; the stages' code
+dependencies; and one end-to-end run of the whole pipeline and the book at smoke
+size."""
 
-import ast
 import json
 import os
 import shutil
@@ -13,34 +14,97 @@ import pytest
 import yaml
 from book_check import check_book, chromium
 from conftest import ROOT
+from import_graph import covered, needed_files
 
-from derain.pipeline import apply_profile, deep_merge, load_params
+from derain.book.chapters import CHAPTERS, chapter
+from derain.book.pipeline import chapter_parameters, parameters_cell, write_toc
+from derain.config import SHARED_KEYS, apply_profile, deep_merge, load_params
 
-NOTEBOOKS = {"data": "01_data.py", "train": "02_train.py", "evaluate": "03_evaluate.py",
-             "benchmark": "04_benchmark.py", "explore": "05_explore.py",
-             "loss_ablation": "06_loss_ablation.py", "fusion": "07_fusion.py",
-             "time_averaging": "08_time_averaging.py", "model_size": "09_model_size.py",
-             "features": "10_features.py", "neighbours": "11_neighbours.py",
-             "what_reproduces": "12_what_reproduces.py"}
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def parameters_cell(path: Path) -> dict:
-    """The names assigned in the cell tagged ``parameters`` of a percent notebook."""
-    text = path.read_text()
-    cells = text.split("# %%")
-    tagged = [c for c in cells if c.startswith(' tags=["parameters"]')]
-    assert len(tagged) == 1, f"{path}: exactly one parameters cell expected"
-    body = tagged[0].split("\n", 1)[1]
-    tree = ast.parse(body)
-    return {t.id: ast.literal_eval(node.value) for node in tree.body
-            for t in node.targets}
+def test_the_chapter_list_is_the_pipeline_and_the_notebooks():
+    assert [c.stage for c in CHAPTERS] + ["book"] == list(STAGES)
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("*.py"))
+    assert notebooks == sorted(c.source.name for c in CHAPTERS)
+    for item in CHAPTERS:
+        assert STAGES[item.stage]["cmd"] == f"derain chapter {item.stage}"
+        outs = [next(iter(o)) if isinstance(o, dict) else o
+                for o in STAGES[item.stage]["outs"]]
+        assert str(item.executed) in outs
+    book_deps = STAGES["book"]["deps"]
+    assert [d for d in book_deps if d.endswith(".ipynb")] == \
+        [str(c.executed) for c in CHAPTERS]
+    claims = [d for d in STAGES["what_reproduces"]["deps"]
+              if d.endswith("claims.csv")]
+    assert claims == [f"{c.out_dir}/claims.csv" for c in CHAPTERS if c.claims]
 
 
-@pytest.mark.parametrize("section", sorted(NOTEBOOKS))
-def test_parameters_cell_matches_params_section(section):
-    cell = parameters_cell(ROOT / "notebooks" / NOTEBOOKS[section])
-    params = load_params(ROOT / "params.yaml")[section]
-    assert set(cell) == set(params)
+def test_the_table_of_contents_lists_every_chapter_in_order(tmp_path):
+    write_toc(tmp_path / "_toc.yml")
+    toc = yaml.safe_load((tmp_path / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert files[:len(CHAPTERS)] == [f"chapters/{c.notebook}" for c in CHAPTERS]
+    for page in files[len(CHAPTERS):]:
+        # The reproduce page is written at build time from dvc.yaml.
+        assert page == "reproduce" or (ROOT / "book" / f"{page}.md").is_file()
+    assert (ROOT / "book" / f"{toc['root']}.md").is_file()
+
+
+def test_an_unknown_stage_is_named():
+    with pytest.raises(KeyError, match="no chapter 'fuse'"):
+        chapter("fuse")
+
+
+@pytest.mark.parametrize("item", CHAPTERS, ids=lambda c: c.stage)
+def test_parameters_cell_matches_params_section(item):
+    cell = parameters_cell(ROOT / item.source)
+    params = load_params(ROOT / "params.yaml")
+    given = chapter_parameters(item.stage, ROOT / "params.yaml")
+    assert set(cell) == set(given)
+    shared = [k for k in SHARED_KEYS if k in cell]
+    expected = shared + ([item.stage] if item.stage in params else [])
+    assert STAGES[item.stage].get("params", []) == expected
+
+
+def test_a_deleted_or_unknown_key_stops_the_chapter(tmp_path):
+    params = load_params(ROOT / "params.yaml")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    del params["train"]["paper_loss_steps"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(KeyError, match=r"section 'train' lacks \['paper_loss_steps'\]"):
+        chapter_parameters("train", tmp_path / "params.yaml")
+    params["train"]["paper_loss_steps"] = 5
+    params["train"]["stepz"] = 7
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(KeyError, match=r"unknown keys \['stepz'\]"):
+        chapter_parameters("train", tmp_path / "params.yaml")
+    del params["data_root"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(KeyError, match="no top-level key 'data_root'"):
+        chapter_parameters("data", tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("stage", [*[c.stage for c in CHAPTERS], "book"])
+def test_every_stage_depends_on_the_code_it_runs(stage):
+    """A change of any library module a notebook imports, directly or not, must
+    make DVC run its stage again."""
+    source = ROOT / (chapter(stage).source if stage != "book"
+                     else "lib/derain/book/pipeline.py")
+    deps = STAGES[stage]["deps"]
+    needed = needed_files(source) | ({source.relative_to(ROOT)}
+                                     if stage == "book" else set())
+    missing = sorted(str(p) for p in needed if not covered(p, deps))
+    assert not missing, f"dvc.yaml, stage {stage}: add to deps {missing}"
+    if stage != "book":
+        assert covered(chapter(stage).source, deps)
+
+
+def test_the_dependency_check_can_fail():
+    deps = [d for d in STAGES["train"]["deps"] if d != "lib/derain/training"]
+    needed = needed_files(ROOT / chapter("train").source)
+    assert any(not covered(p, deps) for p in needed)
+    assert Path("lib/derain/training/objectives.py") in needed
 
 
 @pytest.mark.parametrize("profile", ["smoke", "gpu"])
@@ -62,9 +126,9 @@ def test_cpu_profile_restores_the_default(tmp_path):
     shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
     original = load_params(tmp_path / "params.yaml")
     gpu = apply_profile("gpu", tmp_path / "params.yaml")
-    assert gpu["profile"] == "gpu" and gpu["train"]["model"]["width"] == 64
+    assert gpu["profile"] == "gpu" and gpu["train"]["training"]["model"]["width"] == 64
     smoke = apply_profile("smoke", tmp_path / "params.yaml")
-    assert smoke["train"]["steps"] < original["train"]["steps"]
+    assert smoke["train"]["training"]["steps"] < original["train"]["training"]["steps"]
     restored = apply_profile("cpu", tmp_path / "params.yaml")
     assert restored == original
     with pytest.raises(FileNotFoundError, match="no such profile"):
@@ -76,15 +140,11 @@ def test_deep_merge_keeps_unrelated_keys():
     assert merged == {"a": {"b": 5, "c": 2}, "d": 3}
 
 
-def test_every_stage_reads_its_own_section_and_writes_under_its_folder():
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        assert stage["params"] == [name]
+def test_every_stage_writes_under_its_own_folder():
+    for name, stage in STAGES.items():
         outs = [next(iter(o)) if isinstance(o, dict) else o
                 for key in ("outs", "metrics", "plots") for o in stage.get(key, [])]
         assert outs and all(o.startswith(f"results/{name}") for o in outs), name
-        if name in NOTEBOOKS:
-            assert f"notebooks/{NOTEBOOKS[name]}" in stage["deps"]
 
 
 def test_requirements_and_environment_agree():
@@ -139,7 +199,7 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     index = results / "book" / "_build" / "html" / "index.html"
     assert index.is_file()
     chapters = list((results / "book" / "_build" / "html" / "chapters").glob("*.html"))
-    assert len(chapters) == len(NOTEBOOKS)
+    assert len(chapters) == len(CHAPTERS)
     assert "<img" in (results / "book" / "_build" / "html" / "chapters" /
                       "01_data.html").read_text()
     if chromium():

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from derain.cli import main
-from derain.inference import derain, load_model, save_model
-from derain.models import DerainNet
+from derain.evaluation import derain, load_model, save_model
+from derain.nets import DerainNet
 from derain.predict import ALIGN, derain_tiled, predict_files, tile_spans, tile_weights
 
 

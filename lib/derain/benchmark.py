@@ -15,8 +15,7 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from derain.models import BilinearUp, DerainNet, DynamicFusion
-from derain.prenet import PReNet
+from derain.nets import BilinearUp, DerainNet, DynamicFusion, PReNet
 
 NETWORKS = {"derain": DerainNet, "prenet": PReNet}
 

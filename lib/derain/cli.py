@@ -1,6 +1,6 @@
 """The ``derain`` command: ``predict`` (derain photographs), ``evaluate`` a
-checkpoint on paired folders, run a chapter (``notebook``, as the DVC stages do),
-render the ``book`` and switch parameter ``profile``."""
+checkpoint on paired folders, run a ``chapter`` (as the DVC stages do), render the
+``book`` and switch parameter ``profile``."""
 
 from __future__ import annotations
 
@@ -10,25 +10,9 @@ import math
 import sys
 
 DEFAULT_CHECKPOINT = "results/train/model.pt"
-CHAPTERS = (
-    "results/data/01_data.ipynb",
-    "results/train/02_train.ipynb",
-    "results/evaluate/03_evaluate.ipynb",
-    "results/benchmark/04_benchmark.ipynb",
-    "results/explore/05_explore.ipynb",
-    "results/loss_ablation/06_loss_ablation.ipynb",
-    "results/fusion/07_fusion.ipynb",
-    "results/time_averaging/08_time_averaging.ipynb",
-    "results/model_size/09_model_size.ipynb",
-    "results/features/10_features.ipynb",
-    "results/neighbours/11_neighbours.ipynb",
-    "results/what_reproduces/12_what_reproduces.ipynb",
-)
-
-
 def _evaluate(args) -> int:
     from derain.data import PairedFolder
-    from derain.inference import evaluate, load_model, pick_device
+    from derain.evaluation import evaluate, load_model, pick_device
 
     net = load_model(args.checkpoint, pick_device(args.device))
     pairs = PairedFolder(input_dir=args.input, target_dir=args.target)
@@ -45,25 +29,25 @@ def _evaluate(args) -> int:
     return 0
 
 
-def _notebook(args) -> int:
-    from derain.pipeline import run_notebook
+def _chapter(args) -> int:
+    from derain.book.pipeline import run_chapter
 
-    run_notebook(args.source, args.section, args.out, params_path=args.params)
+    run_chapter(args.stage, params_path=args.params)
     return 0
 
 
 def _book(args) -> int:
-    from derain.pipeline import build_book, load_params
+    from derain.book.pipeline import build_book
+    from derain.config import load_params
 
     section = load_params(args.params).get("book", {})
-    index = build_book(args.book_dir, args.notebooks, args.out,
-                       title=section.get("title"))
+    index = build_book(args.book_dir, args.out, title=section.get("title"))
     print(f"book: {index}")
     return 0
 
 
 def _profile(args) -> int:
-    from derain.pipeline import apply_profile
+    from derain.config import apply_profile
 
     apply_profile(args.name, args.params)
     print(f"{args.params}: profile {args.name}")
@@ -91,18 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_evaluate)
 
-    nb = sub.add_parser("notebook", help="execute a chapter with papermill")
-    nb.add_argument("source", help="jupytext .py notebook")
-    nb.add_argument("--section", required=True, help="params.yaml section to pass")
-    nb.add_argument("--out", required=True, help="folder for the executed notebook")
-    nb.add_argument("--params", default="params.yaml")
-    nb.set_defaults(func=_notebook)
+    ch = sub.add_parser("chapter", help="execute a chapter (a DVC stage) with "
+                        "papermill, its params.yaml section as parameters")
+    ch.add_argument("stage", help="the stage, e.g. data or loss_ablation")
+    ch.add_argument("--params", default="params.yaml")
+    ch.set_defaults(func=_chapter)
 
     bk = sub.add_parser("book", help="render the book from the executed chapters")
     bk.add_argument("--book-dir", default="book")
     bk.add_argument("--out", default="results/book")
     bk.add_argument("--params", default="params.yaml")
-    bk.add_argument("notebooks", nargs="*", default=list(CHAPTERS))
     bk.set_defaults(func=_book)
 
     pr = sub.add_parser("profile", help="write a parameter profile over params.yaml")

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageError",
-    "find_data_root",
     "list_images",
     "load_image",
     "load_image_with_alpha",
@@ -45,10 +44,6 @@ __all__ = [
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 """File suffixes (lower case) that :func:`list_images` treats as images."""
-
-DATA_ENV_VAR = "DERAIN_DATA"
-"""Environment variable naming a datasets folder (layout of ``../shared/datasets``)."""
-
 
 class ImageError(ValueError):
     """An unusable image file or folder; the message names it and the problem."""
@@ -298,39 +293,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
             f"({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder"
         )
     return paths
-
-
-def find_data_root(required: str | None = None) -> Path | None:
-    """The datasets folder (layout of ``../shared/datasets``), or None if none is found.
-
-    Candidates, in order; the first that exists (and, if ``required`` is given, holds
-    that sub-folder) wins:
-
-    1. ``$DERAIN_DATA``, when the variable is set and non-empty;
-    2. ``<project root>/datasets``;
-    3. ``<project root>/../shared/datasets``.
-
-    The project root is the checkout holding ``pyproject.toml`` two levels above this
-    package (an editable install); a plain install in site-packages has none, so only
-    the environment variable applies there.
-
-    Args:
-        required: a sub-folder the root must contain, e.g. ``"Rain100L"``.
-
-    Returns:
-        the absolute datasets folder, or None.
-    """
-    candidates: list[Path] = []
-    env = os.environ.get(DATA_ENV_VAR, "").strip()
-    if env:
-        candidates.append(Path(env).expanduser())
-    root = Path(__file__).resolve().parents[2]
-    if (root / "pyproject.toml").is_file():
-        candidates += [root / "datasets", root.parent / "shared" / "datasets"]
-    for candidate in candidates:
-        if candidate.is_dir() and (required is None or (candidate / required).is_dir()):
-            return candidate.resolve()
-    return None
 
 
 # --------------------------------------------------------------------------- colour

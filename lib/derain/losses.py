@@ -1,5 +1,7 @@
-"""The training losses of Cho et al. (Eqs. 2-8), computed on two frames m != n of one
-time-lapse scene.
+"""The training losses: those of Cho et al. (Eqs. 2-8), computed on two frames
+m != n of one time-lapse scene, the directional gradient network behind L_v
+(Fig. 5), and the losses of the neighbouring methods (supervised L1, GT-Rain's
+rain-invariant loss, Rain2Avoid's masked reconstruction and stochastic fill).
 
 Every term is a per-pixel mean rather than the paper's sum over pixels: the two
 differ by a constant factor common to all terms, which Adam's update ignores, and
@@ -9,10 +11,59 @@ off (and skips its computation), so each row of Table VI is a configuration.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from derain.models import DirectionalGradientNet
+
+class DirectionalGradientNet(nn.Module):
+    """The directional gradient network (Fig. 5, Eqs. 4-6), a training regulariser.
+
+    theta = atan(d_y S / d_x S) in (-pi/2, pi/2] per pixel; a 3x3 conv with
+    ``clusters`` filters and a softmax give the soft assignment alpha_k(theta); the
+    cluster centres c_k are parameters. Returns ``L_v = sum_k |V(k)|`` with
+    ``V(k) = sum_i m_i alpha_k(theta_i) |theta_i - c_k| / sum_i m_i``.
+
+    m_i masks out flat pixels (gradient magnitude below ``eps``), where the
+    orientation is undefined; sanitising the atan2 inputs there keeps every
+    gradient finite. Averaging instead of summing over pixels makes the loss
+    independent of the crop size.
+
+    forward(rain: (N, 1, H, W)) -> scalar tensor.
+    """
+
+    def __init__(self, clusters: int = 4, eps: float = 1e-2):
+        super().__init__()
+        self.eps = eps
+        self.assign = nn.Conv2d(1, clusters, 3, padding=1)
+        # Centres spread over the orientation range so no cluster starts empty.
+        centres = torch.linspace(-math.pi / 2, math.pi / 2, clusters + 2)[1:-1]
+        self.centres = nn.Parameter(centres.clone())
+
+    def orientation(self, rain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """rain: (N, C, H, W) -> (theta (N, 1, H-1, W-1), mask (N, 1, H-1, W-1))."""
+        s = rain.mean(dim=1, keepdim=True)
+        gx = s[..., :-1, 1:] - s[..., :-1, :-1]
+        gy = s[..., 1:, :-1] - s[..., :-1, :-1]
+        mask = (gx * gx + gy * gy) > self.eps**2
+        gx_safe = torch.where(mask, gx, torch.ones_like(gx))
+        gy_safe = torch.where(mask, gy, torch.zeros_like(gy))
+        theta = torch.atan2(gy_safe, gx_safe)
+        # Fold to (-pi/2, pi/2]: atan of the ratio, an orientation not a direction.
+        theta = torch.where(theta > math.pi / 2, theta - math.pi, theta)
+        theta = torch.where(theta <= -math.pi / 2, theta + math.pi, theta)
+        theta = torch.where(mask, theta, torch.zeros_like(theta))
+        return theta, mask.to(theta.dtype)
+
+    def forward(self, rain: torch.Tensor) -> torch.Tensor:
+        theta, mask = self.orientation(rain)
+        alpha = torch.softmax(self.assign(theta), dim=1)  # (N, K, h, w)
+        dist = (theta - self.centres.view(1, -1, 1, 1)).abs()
+        total = mask.sum().clamp_min(1.0)
+        v = (mask * alpha * dist).sum(dim=(0, 2, 3)) / total
+        return v.abs().sum()
 
 
 def gamma_schedule(
@@ -131,3 +182,101 @@ def supervised_l1(
     ground truth). Returns ``(total, parts)`` like :class:`TimeLapseLoss`."""
     loss = ((out_m[0] - target).abs().mean() + (out_n[0] - target).abs().mean()) / 2
     return loss, {"L_sup": loss.item(), "total": loss.item()}
+
+
+def rain_invariant_loss(features_rainy: list[torch.Tensor],
+                        features_clean: list[torch.Tensor],
+                        temperature: float = 0.25, pool: int = 2) -> torch.Tensor:
+    """GT-Rain's rain-invariant (rain-robust) loss: an InfoNCE / NT-Xent loss in
+    which each rainy image and its clean image form the positive pair and every
+    other image of the batch, rainy or clean, is a negative.
+
+    Each feature map is average-pooled to ``pool`` x ``pool`` and flattened (as
+    GT-Rain's projection does, 2 x 2); the maps of the list are concatenated into
+    one vector per image and L2-normalised. With z the 2N vectors, the loss is the
+    mean over all 2N anchors of ``-log softmax_j(z_i . z_j / temperature)`` at the
+    partner j, the softmax running over j != i. GT-Rain's temperature is 0.25.
+
+    A batch needs distinct scenes for the negatives to mean anything (GT-Rain's
+    sampler draws one image per scene); with N = 1 there are no negatives and the
+    loss is 0.
+
+    features_rainy, features_clean: equally long lists of (N, C_k, h_k, w_k)
+    tensors -> scalar tensor >= 0.
+    """
+    if len(features_rainy) != len(features_clean) or not features_rainy:
+        raise ValueError("need two equally long, non-empty lists of feature maps")
+
+    def embed(features):
+        flat = [F.adaptive_avg_pool2d(f, pool).flatten(1) for f in features]
+        return F.normalize(torch.cat(flat, dim=1), dim=1)
+
+    z_rainy, z_clean = embed(features_rainy), embed(features_clean)
+    if z_rainy.shape != z_clean.shape:
+        raise ValueError(f"feature shapes differ: {tuple(z_rainy.shape)} vs "
+                         f"{tuple(z_clean.shape)}")
+    n = z_rainy.shape[0]
+    z = torch.cat([z_rainy, z_clean], dim=0)
+    logits = z @ z.T / temperature
+    self_pairs = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(self_pairs, float("-inf"))
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return F.cross_entropy(logits, partner)
+
+
+def masked_l1(pred: torch.Tensor, rainy: torch.Tensor,
+              mask: torch.Tensor) -> torch.Tensor:
+    """Rain2Avoid's reconstruction loss: mean |pred - rainy| over the pixels the
+    mask leaves out (mask True or 1 = likely rain, ignored).
+
+    Alone it is minimised by the identity, so it cannot teach deraining unless
+    the masked pixels are also supervised (see :func:`stochastic_fill` and
+    :func:`rain2avoid_loss`). pred, rainy: (N, C, H, W); mask: (N, 1, H, W) or
+    (N, C, H, W), bool or {0, 1} -> scalar tensor (0 if every pixel is masked).
+    """
+    keep = (1.0 - mask.to(pred.dtype)).expand_as(pred)
+    return ((pred - rainy).abs() * keep).sum() / keep.sum().clamp_min(1.0)
+
+
+def stochastic_fill(rainy: torch.Tensor, mask: torch.Tensor, window: int = 7,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rain2Avoid's pseudo ground truth (its non-local stochastic sampling): each
+    masked pixel takes the value of an unmasked pixel drawn uniformly from its
+    ``window`` x ``window`` neighbourhood (7 in the reference); unmasked pixels,
+    and masked ones with no unmasked neighbour, keep their value. Fresh draws
+    each call make the expected target at a rain pixel the mean of its rain-free
+    neighbours.
+
+    rainy: (N, C, H, W) in [0, 1]; mask: (N, 1, H, W) bool or {0, 1} ->
+    (N, C, H, W) in [0, 1].
+    """
+    n, c, h, w = rainy.shape
+    k = window | 1
+    masked = mask.to(torch.bool).reshape(n, 1, h, w)
+    clear = (~masked).to(rainy.dtype)
+    values = F.unfold(rainy, k, padding=k // 2).view(n, c, k * k, h * w)
+    valid = F.unfold(clear, k, padding=k // 2) > 0.5  # zero padding: invalid
+    scores = torch.rand(valid.shape, generator=generator, device=rainy.device)
+    scores = scores.masked_fill(~valid, -1.0)
+    pick = scores.argmax(dim=1, keepdim=True)  # (N, 1, HW): uniform among valid
+    drawn = values.gather(2, pick.unsqueeze(1).expand(n, c, 1, h * w))
+    drawn = drawn.view(n, c, h, w)
+    has_valid = valid.any(dim=1).view(n, 1, h, w)
+    return torch.where(masked & has_valid, drawn, rainy)
+
+
+def rain2avoid_loss(pred: torch.Tensor, rainy: torch.Tensor, mask: torch.Tensor,
+                    window: int = 7, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The Rain2Avoid objective: mean |pred - stochastic_fill(rainy, mask)| over
+    all pixels, i.e. :func:`masked_l1` on rain-free pixels plus a fresh random
+    rain-free neighbour as the target of each rain pixel. The reference uses the
+    squared error; L1 matches this project's other losses.
+
+    pred, rainy: (N, C, H, W) in [0, 1]; mask: (N, 1, H, W) ->
+    ``(total, parts)`` with ``L_clear`` (the masked L1) and ``total`` as floats.
+    """
+    target = stochastic_fill(rainy, mask, window, generator)
+    total = (pred - target).abs().mean()
+    parts = {"L_clear": masked_l1(pred, rainy, mask).item(), "total": total.item()}
+    return total, parts

@@ -23,17 +23,23 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from derain.images import ImageError, list_images, load_image, rgb_to_y
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
+    "COLLAPSE_RATIO",
     "SSIM_K1",
     "SSIM_K2",
     "SSIM_SIGMA",
     "SSIM_WINDOW",
+    "contrast_ratio",
     "evaluate_folders",
     "evaluate_pairs",
     "psnr",
@@ -333,3 +339,18 @@ def evaluate_folders(
 def _size(rgb: np.ndarray) -> str:
     """'WxH' of an (H, W, ...) array, the way image sizes are usually written."""
     return f"{rgb.shape[1]}x{rgb.shape[0]}"
+
+
+# A background whose spatial contrast falls below this fraction of the input's has
+# lost the scene: the collapse of the paper's literal recipe (chapter 2) drives it
+# towards 0, while a working deraining model stays close to 1.
+COLLAPSE_RATIO = 0.5
+
+
+def contrast_ratio(background: torch.Tensor, rainy: torch.Tensor) -> float:
+    """Mean per-image spatial std of the predicted background over that of the
+    input; (N, C, H, W) tensors. About 1 for a sane model, about 0 for a constant
+    (the collapse check of training)."""
+    b = background.flatten(1).std(dim=1)
+    r = rainy.flatten(1).std(dim=1).clamp_min(1e-6)
+    return float((b / r).mean())

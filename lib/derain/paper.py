@@ -40,7 +40,7 @@ TABLE5 = {
 
 # Table III: training pairs of each data set.
 TABLE3 = {"DDN": 14000, "CGAN": 1300, "JORDER": 2200, "DID": 13200,
-          "SPANet": 29500, "Cho et al. (time-lapse)": 80910}
+          "SPANet": 29500, "Cho et al. time-lapse": 80910}
 
 # Sec. IV-A: the time-lapse set.
 SCENES, FRAMES_PER_SCENE = 186, 30

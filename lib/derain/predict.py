@@ -131,7 +131,7 @@ def derain_tiled(
     overlap 64 brings these to 0.002, 0.4 and 11/255.
 
     Args:
-        net: a :class:`derain.models.DerainNet` in eval mode, on any device.
+        net: a :class:`derain.nets.DerainNet` in eval mode, on any device.
         rgb: (H, W, 3) float32 in [0, 1], H, W >= 1.
         tile: tile side in pixels.
         overlap: overlap of neighbouring tiles in pixels, ``tile - overlap >= 8``.
@@ -140,7 +140,7 @@ def derain_tiled(
         background: (H, W, 3) float32 in [0, 1].
         rain: (H, W, C) float32, C the model's input channels (1: luminance).
     """
-    from derain.inference import derain
+    from derain.evaluation import derain
 
     rgb = np.asarray(rgb, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[-1] != 3 or 0 in rgb.shape:
@@ -298,7 +298,7 @@ def predict_files(
     import torch
     from tqdm.auto import tqdm
 
-    from derain.inference import load_model, pick_device
+    from derain.evaluation import load_model, pick_device
 
     check_tiling(tile, overlap)
     paths, output = [Path(p) for p in inputs], Path(output)

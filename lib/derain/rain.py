@@ -549,7 +549,8 @@ def render_frames(
 
 
 def render_scene(
-    background: np.ndarray, n_frames: int, sampler: RainSampler, seed: int
+    background: np.ndarray, n_frames: int, sampler: RainSampler,
+    seed: int | np.random.Generator,
 ) -> tuple[np.ndarray, list[FrameRain]]:
     """Render a time-lapse-like scene: one background, independent rain per frame.
 
@@ -557,7 +558,8 @@ def render_scene(
         background: (H, W, 3) float in [0, 1], the clean static scene.
         n_frames: number of frames N >= 1.
         sampler: parameter ranges.
-        seed: seeds everything; the same seed gives identical frames.
+        seed: seeds everything (an int, or a Generator to draw from); the same
+            seed gives identical frames.
 
     Returns:
         frames: (N, H, W, 3) float32 in [0, 1].
@@ -568,9 +570,12 @@ def render_scene(
         raise ValueError(f"n_frames must be an int >= 1, got {n_frames!r}")
     if not isinstance(sampler, RainSampler):
         raise ValueError(f"sampler must be a RainSampler, got {type(sampler).__name__}")
-    if not _is_int(seed):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    elif _is_int(seed):
+        rng = np.random.default_rng(int(seed))
+    else:
+        raise ValueError(f"seed must be an int or a numpy Generator, got {seed!r}")
     scene = sampler.sample_scene(rng)
     rains = [sampler.sample_frame(scene, rng) for _ in range(n_frames)]
     return _render(background, rains, rng), rains

@@ -1,51 +1,17 @@
 """Glue between ``params.yaml``, the jupytext notebooks and DVC: run a chapter with
-papermill, switch parameter profiles, and read a stage's section."""
+papermill (its parameters cell replaced by its section of ``params.yaml``) and
+render the book from the executed chapters."""
 
 from __future__ import annotations
 
-import copy
+import ast
 import time
 from pathlib import Path
 
 import yaml
 
-PROFILES_DIR = "profiles"
-
-
-def load_params(path: str | Path = "params.yaml") -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no parameters file")
-    return yaml.safe_load(path.read_text()) or {}
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """A copy of ``base`` with ``override`` written over it, nested dicts merged."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def apply_profile(name: str, params_path: str | Path = "params.yaml",
-                  profiles_dir: str | Path | None = None) -> dict:
-    """Writes profile ``name`` (``profiles/<name>.yaml``, the values it changes)
-    over ``params.yaml`` and records ``profile: name``. ``profiles/cpu.yaml`` holds
-    the default values of every key another profile changes, so applying ``cpu``
-    restores the default."""
-    params_path = Path(params_path)
-    folder = Path(profiles_dir) if profiles_dir else params_path.parent / PROFILES_DIR
-    profile = folder / f"{name}.yaml"
-    if not profile.is_file():
-        known = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise FileNotFoundError(f"{profile}: no such profile (known: {known})")
-    merged = deep_merge(load_params(params_path), yaml.safe_load(profile.read_text()))
-    merged["profile"] = name
-    params_path.write_text(yaml.safe_dump(merged, sort_keys=False))
-    return merged
+from derain.book.chapters import BOOK_PAGES, CHAPTERS, chapter
+from derain.config import SHARED_KEYS, load_params
 
 
 def notebook_to_ipynb(source: str | Path, target: str | Path) -> Path:
@@ -59,37 +25,80 @@ def notebook_to_ipynb(source: str | Path, target: str | Path) -> Path:
     return target
 
 
-def run_notebook(source: str | Path, section: str, out_dir: str | Path,
-                 params_path: str | Path = "params.yaml",
-                 kernel: str = "python3") -> Path:
-    """Executes ``source`` with papermill, its ``parameters`` cell replaced by the
-    ``section`` of ``params_path``; writes ``<out_dir>/<name>.ipynb`` and the wall
-    time to ``<out_dir>/wall_time.yaml``."""
+def parameters_cell(source: str | Path) -> dict:
+    """The names and default values assigned in the cell tagged ``parameters`` of a
+    percent-format notebook (exactly one such cell)."""
+    source = Path(source)
+    cells = source.read_text().split("# %%")
+    tagged = [c for c in cells if c.startswith(' tags=["parameters"]')]
+    if not tagged:
+        return {}  # a chapter without parameters
+    if len(tagged) != 1:
+        raise ValueError(f"{source}: at most one cell tagged 'parameters' expected, "
+                         f"found {len(tagged)}")
+    tree = ast.parse(tagged[0].split("\n", 1)[1])
+    return {target.id: ast.literal_eval(node.value) for node in tree.body
+            for target in node.targets}
+
+
+def chapter_parameters(stage: str, params_path: str | Path = "params.yaml") -> dict:
+    """What papermill passes to a chapter: its section of ``params_path`` and the
+    shared keys (:data:`~derain.config.SHARED_KEYS`) its parameters cell names.
+    A name of the cell that ``params_path`` does not give, or a key of the section
+    the cell does not name, is an error: a chapter never runs on its notebook's
+    smoke defaults."""
+    params = load_params(params_path)
+    source = chapter(stage).source
+    wanted = parameters_cell(Path(params_path).parent / source)
+    section = params.get(stage, {} if not wanted else None)
+    if not isinstance(section, dict):
+        raise KeyError(f"{params_path}: no section {stage!r}")
+    given = dict(section)
+    for key in SHARED_KEYS:
+        if key in wanted:
+            if key not in params:
+                raise KeyError(f"{params_path}: no top-level key {key!r} "
+                               f"(chapter {stage!r} needs it)")
+            given[key] = params[key]
+    missing = sorted(set(wanted) - set(given))
+    if missing:
+        raise KeyError(f"{params_path}: section {stage!r} lacks {missing} "
+                       f"(the parameters of {source})")
+    unknown = sorted(set(given) - set(wanted))
+    if unknown:
+        raise KeyError(f"{params_path}: section {stage!r} has unknown keys "
+                       f"{unknown} (the parameters of {source} are "
+                       f"{sorted(wanted)})")
+    return given
+
+
+def run_chapter(stage: str, params_path: str | Path = "params.yaml",
+                kernel: str = "python3") -> Path:
+    """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
+    replaced by :func:`chapter_parameters`; writes the executed notebook and the
+    wall time to ``results/<stage>/wall_time.yaml``."""
     import os
 
     import papermill
 
     # Progress bars would be saved as dead widgets in the executed notebook.
     os.environ["TQDM_DISABLE"] = "1"
-    source = Path(source)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = load_params(params_path).get(section)
-    if parameters is None:
-        raise KeyError(f"{params_path}: no section {section!r}")
-    raw = notebook_to_ipynb(source, out_dir / f"{source.stem}.source.ipynb")
-    executed = out_dir / f"{source.stem}.ipynb"
+    item = chapter(stage)
+    parameters = chapter_parameters(stage, params_path)
+    item.out_dir.mkdir(parents=True, exist_ok=True)
+    raw = notebook_to_ipynb(item.source,
+                            item.out_dir / f"{item.notebook}.source.ipynb")
     start = time.perf_counter()
     papermill.execute_notebook(
-        str(raw), str(executed), parameters=parameters, kernel_name=kernel,
+        str(raw), str(item.executed), parameters=parameters, kernel_name=kernel,
         cwd=str(Path.cwd()), progress_bar=False,
     )
     raw.unlink()
     seconds = time.perf_counter() - start
-    (out_dir / "wall_time.yaml").write_text(
-        yaml.safe_dump({"stage": section, "seconds": round(seconds, 1)})
+    (item.out_dir / "wall_time.yaml").write_text(
+        yaml.safe_dump({"stage": stage, "seconds": round(seconds, 1)})
     )
-    return executed
+    return item.executed
 
 
 def _hide_default_parameters(source: Path, target: Path) -> None:
@@ -138,12 +147,21 @@ def write_reproduce_page(path: Path, root: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def build_book(book_dir: str | Path, notebooks: list[str | Path],
-               out_dir: str | Path, title: str | None = None) -> Path:
+def write_toc(path: Path) -> None:
+    """The book's table of contents: the introduction, every chapter of
+    :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages."""
+    toc = {"format": "jb-book", "root": "intro",
+           "chapters": [{"file": f"chapters/{c.notebook}"} for c in CHAPTERS]
+           + [{"file": page} for page in BOOK_PAGES]}
+    path.write_text(yaml.safe_dump(toc, sort_keys=False))
+
+
+def build_book(book_dir: str | Path, out_dir: str | Path,
+               title: str | None = None) -> Path:
     """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
-    executed ``notebooks`` (copied in as chapters, never re-executed: the config
-    sets ``execute_notebooks: off``), with ``title`` when given. Returns the path
-    of ``index.html``."""
+    executed chapters (copied in, never re-executed: the config sets
+    ``execute_notebooks: off``), with ``title`` when given. Returns the path of
+    ``index.html``."""
     import shutil
     import subprocess
     import sys
@@ -159,14 +177,15 @@ def build_book(book_dir: str | Path, notebooks: list[str | Path],
         (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     chapters = src / "chapters"
     chapters.mkdir(exist_ok=True)
-    for notebook in notebooks:
-        notebook = Path(notebook)
+    for item in CHAPTERS:
+        notebook = Path(book_dir).parent / item.executed
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: executed notebook missing; run its "
-                                    "stage first (dvc repro)")
+                                    f"stage first (dvc repro {item.stage})")
         _hide_default_parameters(notebook, chapters / notebook.name)
+    write_toc(src / "_toc.yml")
     write_reproduce_page(src / "reproduce.md", Path(book_dir).parent)
-    from derain.plots import method_overview, savefig
+    from derain.book.plots import method_overview, savefig
 
     (src / "_static").mkdir(exist_ok=True)
     savefig(method_overview(), src / "_static" / "overview.png", dpi=120)

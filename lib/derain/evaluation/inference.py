@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from derain.metrics import psnr, ssim
-from derain.models import DerainNet, build_model
+from derain.nets import DerainNet, build_model, derain_rgb_any
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -39,7 +39,7 @@ def _first_line(err: Exception) -> str:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DerainNet:
     """Rebuilds the network (a :class:`DerainNet` or a baseline, see
-    :func:`~derain.models.build_model`) from a file written by :func:`save_model`
+    :func:`~derain.nets.build_model`) from a file written by :func:`save_model`
     or a training checkpoint."""
     path = Path(path)
     if not path.is_file():
@@ -67,8 +67,6 @@ def derain(net: DerainNet, rgb: np.ndarray,
     if hasattr(net, "derain_rgb"):
         background, rain = net.derain_rgb(x.float().to(device))
     else:
-        from derain.baselines import derain_rgb_any
-
         background, rain = derain_rgb_any(net, x.float().to(device))
     to_np = lambda t: t[0].permute(1, 2, 0).float().cpu().numpy()  # noqa: E731
     return to_np(background), to_np(rain)

@@ -1,15 +1,21 @@
-import math
+"""The networks: the paper's DerainNet (Tables I-II), the SPANet- and PReNet-style
+networks of the neighbours, and the helpers they share."""
+
 
 import pytest
 import torch
 
-from derain.models import (
+from derain.images import rgb_to_ycbcr_torch
+from derain.nets import (
     FUSIONS,
     DerainNet,
-    DirectionalGradientNet,
     DynamicFusion,
+    PReNet,
+    SpatialAttentiveNet,
     count_parameters,
+    derain_rgb_any,
 )
+from derain.nets.spanet import DIRECTIONS, IRNN
 
 # Tables I-II of the paper, (kernel, in, out) of every learned layer at width 64.
 # The deconvolutions use a fixed bilinear kernel (no parameters) and "dyn_filter"
@@ -94,7 +100,7 @@ def test_each_fusion_runs_and_trains(fusion):
 def test_fusion_modes_differ():
     torch.manual_seed(0)
     feats = [torch.rand(1, 4, 3, 3) for _ in range(3)]
-    from derain.models import Fusion
+    from derain.nets import Fusion
 
     out_sum = Fusion("sum", 4)(feats)
     out_prod = Fusion("product", 4)(feats)
@@ -141,52 +147,6 @@ def test_derain_rgb_keeps_chroma():
                           rgb_to_ycbcr_torch(rgb)[:, 1:], atol=1e-5)
 
 
-def test_directional_gradients_finite_on_flat_image():
-    dgn = DirectionalGradientNet(clusters=4)
-    rain = torch.zeros(1, 1, 16, 16, requires_grad=True)
-    loss = dgn(rain)
-    loss.backward()
-    assert torch.isfinite(loss) and loss.item() == 0.0
-    assert torch.isfinite(rain.grad).all()
-    assert all(torch.isfinite(p.grad).all() for p in dgn.parameters())
-
-
-def test_directional_gradients_finite_on_random_rain():
-    torch.manual_seed(0)
-    dgn = DirectionalGradientNet(clusters=4)
-    rain = (torch.rand(2, 1, 16, 16) * 0.1).requires_grad_()
-    loss = dgn(rain)
-    loss.backward()
-    assert loss.item() > 0
-    assert torch.isfinite(rain.grad).all() and rain.grad.abs().sum() > 0
-
-
-def test_orientation_of_vertical_streaks():
-    dgn = DirectionalGradientNet()
-    rain = torch.zeros(1, 1, 8, 8)
-    rain[..., 3] = 1.0  # one vertical streak: gradients are horizontal
-    theta, mask = dgn.orientation(rain)
-    assert mask.sum() > 0
-    assert torch.allclose(theta[mask.bool()], torch.zeros(int(mask.sum())))
-    rain = torch.zeros(1, 1, 8, 8)
-    rain[..., 3, :] = 1.0  # a horizontal streak: gradients are vertical
-    theta, mask = dgn.orientation(rain)
-    assert torch.allclose(theta[mask.bool()].abs(),
-                          torch.full((int(mask.sum()),), math.pi / 2))
-
-
-def test_lv_is_smaller_for_one_direction_than_for_many():
-    torch.manual_seed(0)
-    dgn = DirectionalGradientNet(clusters=2)
-    x = torch.arange(16.0)
-    one = (torch.sin(x)[None, :] * torch.ones(16, 1))[None, None] * 0.5
-    many = torch.rand(1, 1, 16, 16)
-    # With centres at the data's orientation the loss vanishes for one direction.
-    with torch.no_grad():
-        dgn.centres.fill_(0.0)
-    assert dgn(one).item() < 1e-6 < dgn(many).item()
-
-
 def test_slope_zero_is_the_papers_relu_and_positive_is_leaky():
     relu = DerainNet(width=2)
     leaky = DerainNet(width=2, slope=0.1)
@@ -209,7 +169,7 @@ def test_config_rebuilds_the_same_network():
 
 
 def test_layer_table_covers_every_parameter_at_the_paper_width():
-    from derain.models import layer_table
+    from derain.nets import layer_table
 
     net = DerainNet(width=64)
     rows = layer_table(net, size=32)
@@ -221,10 +181,117 @@ def test_layer_table_covers_every_parameter_at_the_paper_width():
 
 
 def test_build_model_picks_the_architecture():
-    from derain.models import build_model
+    from derain.nets import build_model
 
     assert isinstance(build_model({"width": 2}), DerainNet)
     assert type(build_model({"arch": "prenet", "channels": 4, "stages": 1,
                              "blocks": 1})).__name__ == "PReNet"
     with pytest.raises(ValueError, match="arch must be one of"):
         build_model({"arch": "unet"})
+
+
+def test_bottlenecks_are_the_three_padded_encoder_outputs():
+    net = DerainNet(width=2, fusion="concat")
+    taps = net.bottlenecks(torch.rand(2, 1, 20, 17))
+    assert [tuple(t.shape) for t in taps] == [(2, 8, 3, 3)] * 3
+
+
+# ---------------------------------------------------------------------- SPANet
+
+
+def test_irnn_identity_init_carries_an_impulse_along_each_direction():
+    irnn = IRNN(1)
+    x = torch.zeros(1, 1, 8, 10)
+    x[0, 0, 3, 5] = 1.0
+    out = dict(zip(DIRECTIONS, irnn.directions(x), strict=True))
+    expected = {d: torch.zeros(8, 10) for d in DIRECTIONS}
+    expected["right"][3, 5:] = 1
+    expected["left"][3, :6] = 1
+    expected["down"][3:, 5] = 1
+    expected["up"][:4, 5] = 1
+    for d in DIRECTIONS:
+        assert torch.equal(out[d][0, 0], expected[d]), d
+    assert irnn(x).shape == (1, 4, 8, 10)
+
+
+def test_spanet_shapes_range_identity_start_and_gradients():
+    torch.manual_seed(0)
+    net = SpatialAttentiveNet(channels=8)
+    rainy = torch.rand(2, 1, 20, 24)
+    background, rain = net(rainy)
+    assert background.shape == rain.shape == rainy.shape
+    assert torch.equal(background, rainy)  # zero tail: starts at the identity
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.5)
+    background, rain = net(rainy)
+    assert background.min() >= 0 and background.max() <= 1
+    assert torch.allclose(background + rain, rainy)
+    background.mean().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert net.head.weight.grad.abs().sum() > 0
+    assert net.attentive[0].attention.irnn1.weight.grad.abs().sum() > 0
+    maps = net.attention_maps(rainy)
+    assert len(maps) == 2 and maps[0].shape == (2, 1, 20, 24)
+    assert maps[0].min() > 0 and maps[0].max() < 1
+
+
+def test_spanet_default_size_and_config():
+    net = SpatialAttentiveNet()
+    assert 10_000 < count_parameters(net) < 200_000
+    assert net.config["arch"] == "spanet" and net.in_channels == 1
+    rebuilt = SpatialAttentiveNet(
+        **{k: v for k, v in net.config.items() if k != "arch"})
+    assert count_parameters(rebuilt) == count_parameters(net)
+    with pytest.raises(ValueError):
+        SpatialAttentiveNet(in_channels=2)
+
+
+def test_derain_rgb_changes_luminance_only():
+    torch.manual_seed(1)
+    net = SpatialAttentiveNet(channels=8)
+    with torch.no_grad():
+        net.tail.weight.normal_(0, 0.02)
+    rgb = torch.rand(1, 3, 16, 16) * 0.3 + 0.35
+    out, rain = net.derain_rgb(rgb)
+    assert out.shape == rgb.shape and rain.shape == (1, 1, 16, 16)
+    before, after = rgb_to_ycbcr_torch(rgb), rgb_to_ycbcr_torch(out)
+    assert (after[:, 0] - before[:, 0]).abs().max() > 1e-3
+    assert torch.allclose(after[:, 1:], before[:, 1:], atol=1e-5)
+
+
+def test_derain_rgb_any_serves_prenet():
+    net = PReNet(in_channels=1, channels=4, stages=1, blocks=1)
+    out, rain = derain_rgb_any(net, torch.rand(2, 3, 12, 12))
+    assert out.shape == (2, 3, 12, 12) and rain.shape == (2, 1, 12, 12)
+    assert out.min() >= 0 and out.max() <= 1
+    rgb_net = PReNet(in_channels=3, channels=4, stages=1, blocks=1)
+    rgb = torch.rand(1, 3, 8, 8)
+    assert torch.equal(derain_rgb_any(rgb_net, rgb)[0], rgb_net(rgb)[0])
+
+
+# ---------------------------------------------------------------------- PReNet
+
+
+def test_parameter_count_of_prenet_defaults():
+    # conv 6->32, LSTM gates 64->128, 5 residual blocks of two 32->32 convs,
+    # conv 32->3, all 3x3 with biases.
+    expected = (6 * 32 * 9 + 32) + (64 * 128 * 9 + 128) + 10 * (32 * 32 * 9 + 32) + (
+        32 * 3 * 9 + 3)
+    assert count_parameters(PReNet()) == expected == 168_963
+
+
+def test_prenet_shapes_range_and_stages():
+    net = PReNet(in_channels=1, channels=8, stages=3, blocks=1)
+    rainy = torch.rand(2, 1, 13, 17)
+    background, rain = net(rainy)
+    assert background.shape == rain.shape == rainy.shape
+    assert background.min() >= 0 and background.max() <= 1
+    assert torch.allclose(background + rain, rainy)
+
+
+def test_prenet_gradients_reach_the_first_layer():
+    net = PReNet(in_channels=3, channels=8, stages=2, blocks=1)
+    background, _ = net(torch.rand(1, 3, 16, 16) * 0.5 + 0.25)
+    background.mean().backward()
+    assert net.head[0].weight.grad.abs().sum() > 0

@@ -1,5 +1,5 @@
-"""The deraining network (Fig. 4, Tables I-II) and the directional gradient network
-(Fig. 5) of Cho et al., "Single Image Deraining Using Time-Lapse Data", TIP 2020.
+"""The deraining network (Fig. 4, Tables I-II) of Cho et al., "Single Image Deraining
+Using Time-Lapse Data", TIP 2020.
 
 Shapes follow the paper with a channel ``width`` (64 in the paper): each encoder has
 ``width``, ``2*width`` and ``4*width`` channels at scales 1, 1/2 and 1/4, and a
@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from derain.nets.common import derain_rgb_any, pad_to_multiple
 
 FUSIONS = ("dynamic", "concat", "sum", "product")
 KERNEL_SETS = {"3/5/7": (3, 5, 7), "1/3/5": (1, 3, 5)}
@@ -251,84 +253,23 @@ class DerainNet(nn.Module):
                 f"got {tuple(rainy.shape)}"
             )
         h, w = rainy.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        x = rainy
-        if ph or pw:
-            # Reflection keeps image statistics at the border; it needs the pad to be
-            # smaller than the side, which replication does not.
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = pad_to_multiple(rainy, 8)
         rain = self.predict_rain(x)[..., :h, :w]
         background = torch.clamp(rainy - rain, 0.0, 1.0)
         return background, rain
 
-    @torch.no_grad()
+    def bottlenecks(self, rainy: torch.Tensor) -> list[torch.Tensor]:
+        """The 1/8-resolution outputs of the three encoders, the features GT-Rain's
+        rain-invariant loss compares. rainy: (N, C, H, W), any H, W -> three
+        (N, 4w, ceil(H/8), ceil(W/8)) tensors."""
+        x = pad_to_multiple(rainy, 8)
+        return [encoder(x)[1] for encoder in self.encoders]
+
     def derain_rgb(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Derain colour images. rgb: (N, 3, H, W) in [0, 1] -> (background_rgb
         (N, 3, H, W) in [0, 1], rain (N, C, H, W)). A luminance model replaces Y of
-        BT.601 YCbCr and keeps the input's Cb, Cr."""
-        from derain.images import rgb_to_ycbcr_torch, ycbcr_to_rgb_torch
-
-        if self.in_channels == 3:
-            return self(rgb)
-        ycbcr = rgb_to_ycbcr_torch(rgb)
-        y, rain = self(ycbcr[:, :1])
-        out = ycbcr_to_rgb_torch(torch.cat([y, ycbcr[:, 1:]], dim=1))
-        return out.clamp(0.0, 1.0), rain
-
-
-def count_parameters(net: nn.Module, trainable_only: bool = True) -> int:
-    return sum(
-        p.numel() for p in net.parameters() if p.requires_grad or not trainable_only
-    )
-
-
-class DirectionalGradientNet(nn.Module):
-    """The directional gradient network (Fig. 5, Eqs. 4-6), a training regulariser.
-
-    theta = atan(d_y S / d_x S) in (-pi/2, pi/2] per pixel; a 3x3 conv with
-    ``clusters`` filters and a softmax give the soft assignment alpha_k(theta); the
-    cluster centres c_k are parameters. Returns ``L_v = sum_k |V(k)|`` with
-    ``V(k) = sum_i m_i alpha_k(theta_i) |theta_i - c_k| / sum_i m_i``.
-
-    m_i masks out flat pixels (gradient magnitude below ``eps``), where the
-    orientation is undefined; sanitising the atan2 inputs there keeps every
-    gradient finite. Averaging instead of summing over pixels makes the loss
-    independent of the crop size.
-
-    forward(rain: (N, 1, H, W)) -> scalar tensor.
-    """
-
-    def __init__(self, clusters: int = 4, eps: float = 1e-2):
-        super().__init__()
-        self.eps = eps
-        self.assign = nn.Conv2d(1, clusters, 3, padding=1)
-        # Centres spread over the orientation range so no cluster starts empty.
-        centres = torch.linspace(-math.pi / 2, math.pi / 2, clusters + 2)[1:-1]
-        self.centres = nn.Parameter(centres.clone())
-
-    def orientation(self, rain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """rain: (N, C, H, W) -> (theta (N, 1, H-1, W-1), mask (N, 1, H-1, W-1))."""
-        s = rain.mean(dim=1, keepdim=True)
-        gx = s[..., :-1, 1:] - s[..., :-1, :-1]
-        gy = s[..., 1:, :-1] - s[..., :-1, :-1]
-        mask = (gx * gx + gy * gy) > self.eps**2
-        gx_safe = torch.where(mask, gx, torch.ones_like(gx))
-        gy_safe = torch.where(mask, gy, torch.zeros_like(gy))
-        theta = torch.atan2(gy_safe, gx_safe)
-        # Fold to (-pi/2, pi/2]: atan of the ratio, an orientation not a direction.
-        theta = torch.where(theta > math.pi / 2, theta - math.pi, theta)
-        theta = torch.where(theta <= -math.pi / 2, theta + math.pi, theta)
-        theta = torch.where(mask, theta, torch.zeros_like(theta))
-        return theta, mask.to(theta.dtype)
-
-    def forward(self, rain: torch.Tensor) -> torch.Tensor:
-        theta, mask = self.orientation(rain)
-        alpha = torch.softmax(self.assign(theta), dim=1)  # (N, K, h, w)
-        dist = (theta - self.centres.view(1, -1, 1, 1)).abs()
-        total = mask.sum().clamp_min(1.0)
-        v = (mask * alpha * dist).sum(dim=(0, 2, 3)) / total
-        return v.abs().sum()
+        BT.601 YCbCr and keeps the input's Cb, Cr (:func:`derain_rgb_any`)."""
+        return derain_rgb_any(self, rgb)
 
 
 def layer_table(net: DerainNet, size: int = 64) -> list[dict]:
@@ -387,27 +328,3 @@ def layer_table(net: DerainNet, size: int = 64) -> list[dict]:
         for hook in hooks:
             hook.remove()
     return rows
-
-
-ARCHS = ("derain", "spanet", "prenet")
-
-
-def build_model(config: dict) -> nn.Module:
-    """A network from its stored config: ``arch`` picks the class (``"derain"``,
-    the default, is :class:`DerainNet`; ``"spanet"`` the SPANet-style network;
-    ``"prenet"`` the PReNet-style one), the other keys are its constructor's
-    keyword arguments. Every class maps rainy (N, C, H, W) in [0, 1] to
-    ``(background, rain)``."""
-    config = dict(config)
-    arch = config.pop("arch", "derain")
-    if arch == "derain":
-        return DerainNet(**config)
-    if arch == "spanet":
-        from derain.baselines import SpatialAttentiveNet
-
-        return SpatialAttentiveNet(**config)
-    if arch == "prenet":
-        from derain.prenet import PReNet
-
-        return PReNet(**config)
-    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")

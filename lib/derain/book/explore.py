@@ -31,10 +31,10 @@ from matplotlib import colormaps
 from PIL import Image
 
 from derain.data import RAIN100L, REAL_RAIN, PairedFolder, UnpairedFolder
+from derain.evaluation import derain, load_model, pick_device
 from derain.images import ImageError, list_images, load_image
-from derain.inference import derain, load_model, pick_device
 from derain.metrics import psnr, ssim
-from derain.models import DerainNet
+from derain.nets import DerainNet
 from derain.rain import FrameRain, render_frame
 
 __all__ = [
@@ -493,7 +493,7 @@ def states_figure(views: list[View], size: float = 2.4):
     """A static figure of several views, one row each: rainy input, output,
     estimated rain (x4), error map ("no ground truth" where there is none); the
     row titles give the source, the model and the scores."""
-    from derain.plots import image_grid
+    from derain.book.plots import image_grid
 
     rows, titles = [], []
     for view in views:

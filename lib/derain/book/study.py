@@ -1,0 +1,199 @@
+"""What the experiment chapters (6-11) share: the settings every run of them uses,
+the runs themselves (trained once, cached, reused across chapters), the rainy
+input's scores that every table starts from, and the tables and claims built from
+per-seed scores.
+
+The loss-ablation chapter fixes the settings (:meth:`Study.create`, written to its
+``base.json``); the chapters after it read them back (:meth:`Study.load`), so one
+change of ``params.yaml`` reaches every experiment chapter through one file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from derain.book.chapters import stage_dir
+from derain.data import SceneTestSet
+from derain.evaluation import (
+    claims_table,
+    evaluation_sets,
+    load_model,
+    score,
+    score_columns,
+    summarise,
+    verdict,
+)
+from derain.training import load_base, load_runs, make_spec, run_all, run_dir, save_base
+
+# The stage whose settings and runs the other experiment chapters share.
+BASE_STAGE = "loss_ablation"
+# The full model of the experiment chapters: all four losses and the dynamic
+# fusion, a loss-ablation row that the later chapters reuse.
+FULL = "Lr+Lb+Ls+Lv+Dyn"
+
+
+@dataclass
+class Study:
+    """The runs of one experiment chapter.
+
+    ``training`` is the shared ``training`` block (a
+    :class:`~derain.config.TrainConfig`'s fields), ``seeds`` the seeds of every
+    configuration, ``evaluation`` the sets they are scored on (see
+    :func:`~derain.evaluation.evaluation_sets`), ``data_dir`` the rendered scenes
+    and ``out_dir`` the chapter's folder.
+    """
+
+    training: dict
+    seeds: list[int]
+    evaluation: dict
+    data_dir: Path
+    out_dir: Path
+    _floor: dict | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, stage: str, training: dict, seeds: list[int], data_root,
+               eval_frames: int | None, rain100l_limit: int | None,
+               device: str = "auto") -> Study:
+        """The settings of the base chapter, written to its ``base.json``."""
+        out = stage_dir(stage)
+        study = cls(training, list(seeds),
+                    evaluation_sets(data_root, eval_frames, rain100l_limit, device),
+                    stage_dir("data"), out)
+        save_base(out, {"training": training, "seeds": list(seeds),
+                        "evaluation": study.evaluation,
+                        "data_dir": str(study.data_dir)})
+        return study
+
+    @classmethod
+    def load(cls, stage: str) -> Study:
+        """The base chapter's settings, for the chapter of ``stage``."""
+        base = load_base(stage_dir(BASE_STAGE))
+        out = stage_dir(stage)
+        out.mkdir(parents=True, exist_ok=True)
+        return cls(base["training"], base["seeds"], base["evaluation"],
+                   Path(base["data_dir"]), out)
+
+    def specs(self, configs: dict[str, dict], seed_major: bool = False
+              ) -> list[dict]:
+        """One spec per configuration and seed, configuration by configuration
+        (or seed by seed with ``seed_major``); a configuration is the changes to
+        the shared training block (a ``model`` with an ``arch`` replaces the
+        network whole instead of being merged into the shared one)."""
+        if seed_major:
+            order = [(name, seed) for seed in self.seeds for name in configs]
+        else:
+            order = [(name, seed) for name in configs for seed in self.seeds]
+        specs = []
+        for name, seed in order:
+            changes = configs[name]
+            merged = {k: v for k, v in changes.items()
+                      if not (k == "model" and "arch" in v)}
+            spec = make_spec(name, seed, self.training, **merged)
+            if "arch" in changes.get("model", {}):
+                spec["training"]["model"] = dict(changes["model"])
+            specs.append(spec)
+        return specs
+
+    def run(self, configs: dict[str, dict], workers: int = 1,
+            seed_major: bool = False) -> pd.DataFrame:
+        """Trains (or reads back) every configuration with every seed: one row of
+        scores per run, in the order of :meth:`specs`."""
+        return run_all(self.specs(configs, seed_major), self.out_dir, self.data_dir,
+                       self.evaluation, workers=workers)
+
+    def reuse(self, names: dict[str, str], stage: str = BASE_STAGE) -> pd.DataFrame:
+        """The runs of another chapter, renamed: ``names`` maps their name there
+        to the name here."""
+        return load_runs(stage_dir(stage), names)
+
+    @property
+    def floor(self) -> dict:
+        """The rainy input's own scores on the same sets: the floor of every
+        table."""
+        if self._floor is None:
+            self._floor = score(None, self.data_dir, self.evaluation)
+        return self._floor
+
+    def model(self, name: str, seed: int | None = None, stage: str | None = None):
+        """The trained network of run ``name`` (first seed by default), of this
+        chapter or of ``stage``."""
+        seed = self.seeds[0] if seed is None else seed
+        folder = stage_dir(stage) if stage else self.out_dir
+        return load_model(run_dir(folder, {"name": name, "seed": seed}) / "model.pt")
+
+    def test_scene(self, index: int = 0):
+        """``(name, rainy, clean)`` of a held-out test scene, for figures."""
+        for i, item in enumerate(SceneTestSet(self.data_dir, "test", 1)):
+            if i == index:
+                return item
+        raise IndexError(f"no test scene {index}")
+
+    def settings_note(self) -> str:
+        return json.dumps(self.training, indent=1)
+
+
+def score_table(runs: pd.DataFrame, extra=None, rain100l_ssim: bool = True
+                ) -> pd.DataFrame:
+    """One row per configuration: its seeds and formatted scores (seed mean ±
+    half the seed range, see :func:`~derain.evaluation.score_columns`), then the
+    columns ``extra(name, summary_row)`` returns."""
+    rows = []
+    for name, s in summarise(runs).iterrows():
+        rows.append({"name": name, "seeds": int(s["seeds"]),
+                     **score_columns(s, rain100l_ssim=rain100l_ssim),
+                     **(extra(name, s) if extra else {})})
+    return pd.DataFrame(rows)
+
+
+def pair_claims(runs: pd.DataFrame, pairs: list[tuple[str, str, str]],
+                chapter: str, paper: dict[str, float] | None = None,
+                with_rain100l: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Claims that ``better`` beats ``worse`` on the synthetic test scenes, one per
+    ``(claim, better, worse)``, with the Rain100L difference beside when the runs
+    were scored on it. ``paper`` maps a configuration to the paper's PSNR (the
+    paper's difference is shown when it has both). Returns the claims table and
+    the detail of each verdict."""
+    rows, details = [], []
+    for claim, better, worse in pairs:
+        result = verdict(runs, better, worse, "test_psnr")
+        details.append({"claim": claim, **result})
+        ours = f"{result['difference']:+.2f} dB (seed range {result['spread']:.2f})"
+        if with_rain100l and "rain100l_psnr" in runs:
+            r100 = verdict(runs, better, worse, "rain100l_psnr")
+            ours += f"; Rain100L {r100['difference']:+.2f} ({r100['verdict']})"
+        known = paper is not None and better in paper and worse in paper
+        rows.append({"claim": claim,
+                     "paper": f"{paper[better] - paper[worse]:+.2f} dB" if known
+                     else "stated in the text",
+                     "ours": ours, "verdict": result["verdict"], "chapter": chapter})
+    return claims_table(rows), pd.DataFrame(details)
+
+
+def metric_panels(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """The score panels of a chapter's figures: the synthetic test scenes, and
+    Rain100L when the runs were scored on it."""
+    panels = [("test_psnr", "synthetic test, PSNR (dB)")]
+    if "rain100l_psnr" in runs:
+        panels.append(("rain100l_psnr", "Rain100L, PSNR (dB)"))
+    return panels
+
+
+def seed_means(runs: pd.DataFrame, rain100l: bool = False) -> dict[str, float]:
+    """``<name>/test_psnr`` (and ``<name>/rain100l_psnr`` with ``rain100l`` when
+    scored) of every configuration: a chapter's metrics file."""
+    out = {}
+    for name, s in summarise(runs).iterrows():
+        out[f"{name}/test_psnr"] = float(s["test_psnr"])
+        if rain100l and "rain100l_psnr" in s:
+            out[f"{name}/rain100l_psnr"] = float(s["rain100l_psnr"])
+    return out
+
+
+def gains(runs: pd.DataFrame, floor: dict, metric: str = "test_psnr") -> np.ndarray:
+    """Per-run gain of ``metric`` over the rainy input."""
+    return runs[metric].to_numpy(float) - floor[metric]

@@ -1,0 +1,18 @@
+"""Training: what a network learns from (:mod:`~derain.training.objectives`), the
+loop that trains one run (:mod:`~derain.training.loop`) and the cache of many
+short runs the experiment chapters share (:mod:`~derain.training.runs`)."""
+
+from derain.training.loop import train
+from derain.training.objectives import OBJECTIVES, Objective, make_objective
+from derain.training.runs import (
+    load_base,
+    load_runs,
+    make_spec,
+    run_all,
+    run_dir,
+    run_one,
+    save_base,
+)
+
+__all__ = ["OBJECTIVES", "Objective", "load_base", "load_runs", "make_spec",
+           "make_objective", "run_all", "run_dir", "run_one", "save_base", "train"]

@@ -1,0 +1,157 @@
+"""The training loop (Sec. IV-A): Adam on the loss of a run's objective.
+
+A run lives in a folder: ``checkpoint.pt`` (everything needed to continue,
+rewritten atomically every ``checkpoint_every`` steps), ``history.json`` (the
+logged losses and validation scores) and, at the end, ``model.pt``. Starting a run
+whose folder holds a checkpoint of the same configuration continues it; with a
+fixed seed on a CPU the result equals that of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from derain.config import TrainConfig
+from derain.data import SceneTestSet
+from derain.evaluation import evaluate, pick_device, save_model
+from derain.metrics import COLLAPSE_RATIO
+from derain.nets import build_model
+from derain.training.objectives import make_objective
+
+# Frames of each validation scene scored when validating during training.
+VAL_FRAMES = 2
+
+
+class _Run:
+    """The state of one run: network, objective, optimiser, random streams and
+    history, with their checkpoint."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, data_dir: str | Path):
+        self.config = config
+        self.folder = run_dir
+        self.device = pick_device(config.device)
+        torch.manual_seed(config.seed)
+        self.net = build_model(config.model).to(self.device)
+        self.objective = make_objective(config, data_dir, self.net.in_channels)
+        self.objective.module.to(self.device)
+        params = list(self.net.parameters()) + list(
+            self.objective.module.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=config.lr,
+                                          betas=(config.beta1, config.beta2))
+        self.rng = np.random.default_rng(config.seed)
+        self.history: dict = {"train": [], "val": [], "seconds": 0.0}
+        self.step = 0
+        self.identity = {**config.identity(), "model": self.net.config}
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    def resume(self) -> None:
+        """Continues from ``checkpoint.pt`` when it holds this configuration."""
+        if not self.checkpoint_path.is_file():
+            return
+        blob = torch.load(self.checkpoint_path, map_location="cpu",
+                          weights_only=True)
+        if blob["settings"] != self.identity:
+            # A checkpoint of other settings (a changed params.yaml) is not this
+            # run's past: start over rather than continue a different experiment.
+            warnings.warn(f"{self.checkpoint_path}: made with other settings; "
+                          "starting over", stacklevel=3)
+            return
+        self.net.load_state_dict(blob["state_dict"])
+        self.objective.module.load_state_dict(blob["criterion"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.rng.bit_generator.state = blob["rng"]
+        torch.set_rng_state(blob["torch_rng"])
+        self.history, self.step = blob["history"], blob["step"]
+
+    def save_checkpoint(self) -> None:
+        blob = {
+            "settings": self.identity, "step": self.step,
+            "state_dict": self.net.state_dict(),
+            "criterion": self.objective.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(), "history": self.history,
+        }
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(self.checkpoint_path)
+        (self.folder / "history.json").write_text(json.dumps(self.history, indent=1))
+
+    def validate(self, val_set) -> None:
+        self.net.eval()
+        scores = evaluate(self.net, val_set, progress=False)
+        self.net.train()
+        self.history["val"].append({"step": self.step, "psnr": scores["psnr"],
+                                    "ssim": scores["ssim"]})
+
+    def train_step(self) -> dict[str, float]:
+        total, parts = self.objective.step(self.net, self.rng, self.step, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        return parts
+
+    def finish(self) -> None:
+        """The end of a completed run: the collapse verdict, speed and
+        ``model.pt``."""
+        history, steps = self.history, self.config.steps
+        last = history["train"][-1]["contrast"] if history["train"] else 1.0
+        history["collapsed"] = last < COLLAPSE_RATIO
+        history["steps_per_second"] = steps / max(history["seconds"], 1e-9)
+        self.save_checkpoint()
+        save_model(self.folder / "model.pt", self.net, steps=steps,
+                   seed=self.config.seed, collapsed=history["collapsed"])
+
+
+def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
+          progress: bool = True, stop_after: int | None = None) -> dict:
+    """Trains the run ``config`` describes in ``run_dir`` on the scenes of
+    ``data_dir`` and returns its history (``train``: the logged means of the loss
+    parts every ``log_every`` steps; ``val``: validation PSNR/SSIM every
+    ``val_every`` steps; at the end ``collapsed`` and ``steps_per_second``).
+    ``stop_after`` ends the call early, as if the process were killed after that
+    step's checkpoint (used by tests)."""
+    config = config if isinstance(config, TrainConfig) else TrainConfig(**config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = _Run(config, run_dir, data_dir)
+    run.resume()
+    val_set = SceneTestSet(data_dir, "val", VAL_FRAMES)
+    steps = config.steps
+    bar = tqdm(total=steps, initial=run.step, desc="training", unit="step",
+               disable=not progress)
+    run.net.train()
+    window: list[dict] = []
+    while run.step < steps:
+        start = time.perf_counter()
+        window.append(run.train_step())
+        run.history["seconds"] += time.perf_counter() - start
+        step = run.step
+        if step % config.log_every == 0 or step == steps:
+            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            run.history["train"].append({"step": step, **mean})
+            bar.set_postfix(loss=f"{mean['total']:.4f}",
+                            contrast=f"{mean['contrast']:.2f}")
+            window = []
+        if config.val_every and (step % config.val_every == 0 or step == steps):
+            run.validate(val_set)
+        if step % config.checkpoint_every == 0 or step == steps:
+            run.save_checkpoint()
+        bar.update(1)
+        if stop_after is not None and step >= stop_after:
+            break
+    bar.close()
+    if run.step >= steps:
+        run.finish()
+    return run.history

@@ -1,0 +1,191 @@
+"""Many short training runs, cached: the machinery of the experiment chapters
+(Sec. IV-C to IV-G: loss ablation, fusion, time-averaging, model size, the
+neighbours).
+
+A run is a ``spec``: a name, a seed and a ``training`` block (the fields of
+:class:`~derain.config.TrainConfig`). :func:`run_all` trains every spec not yet
+done (in parallel worker processes on a CPU), scores it on the sets of an
+``evaluation`` (:mod:`derain.evaluation.sets`) and keeps ``scores.json`` beside
+the model in ``<out_dir>/runs/<name>/seed<k>/``. A run whose ``scores.json``
+matches its spec and evaluation is never trained again, so an interrupted stage
+resumes and a run shared by two chapters is computed once.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from derain.config import TrainConfig, deep_merge
+from derain.evaluation import load_model, pick_device, score
+from derain.training.loop import train
+
+
+def make_spec(name: str, seed: int, base: dict, **changes) -> dict:
+    """A run: ``base`` (the ``training`` block a chapter's runs share) with
+    ``changes`` merged in (nested dicts such as ``model`` and ``loss`` merged key
+    by key)."""
+    return {"name": name, "seed": int(seed), "training": deep_merge(base, changes)}
+
+
+def run_dir(out_dir: str | Path, spec: dict) -> Path:
+    return Path(out_dir) / "runs" / spec["name"] / f"seed{spec['seed']}"
+
+
+def _plain(obj):
+    """JSON round trip: the form in which a spec is stored and compared."""
+    return json.loads(json.dumps(obj))
+
+
+def cached_scores(out_dir: str | Path, spec: dict, evaluation: dict) -> dict | None:
+    path = run_dir(out_dir, spec) / "scores.json"
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if stored.get("spec") != _plain(spec) or stored.get("evaluation") != \
+            _plain(evaluation):
+        return None
+    return stored
+
+
+def _history_summary(history: dict, steps: int) -> dict:
+    """The logged quantities a chapter reads: the last logged losses, and L_r at
+    10 % of training (the paper's "L_r is almost zero after 10 %")."""
+    train_log = history.get("train", [])
+    out = {"collapsed": bool(history.get("collapsed", False)),
+           "steps_per_second": float(history.get("steps_per_second", 0.0))}
+    if train_log:
+        last = train_log[-1]
+        for key in ("contrast", "L_b", "L_s", "L_r", "L_v", "L_sup", "total"):
+            if key in last:
+                out[f"final_{key}"] = float(last[key])
+        tenth = [r for r in train_log if r["step"] <= max(steps // 10, 1)]
+        first = train_log[0]
+        if "L_r" in first:
+            out["first_L_r"] = float(first["L_r"])
+            out["L_r_at_10pct"] = float((tenth[-1] if tenth else first)["L_r"])
+    return out
+
+
+def spec_config(spec: dict, device: str = "auto") -> TrainConfig:
+    """The TrainConfig of a spec: its training block, its seed, no validation
+    during training (the runs are scored once, at the end)."""
+    return TrainConfig(**{**spec["training"], "seed": spec["seed"], "val_every": 0,
+                          "device": device})
+
+
+def run_one(spec: dict, out_dir: str | Path, data_dir: str | Path,
+            evaluation: dict) -> dict:
+    """Trains (or resumes) one run and scores it (see
+    :func:`~derain.evaluation.sets.score`). Returns the scores row."""
+    cached = cached_scores(out_dir, spec, evaluation)
+    if cached is not None:
+        return cached
+    folder = run_dir(out_dir, spec)
+    device = evaluation.get("device", "auto")
+    config = spec_config(spec, device)
+    history = train(config, folder, data_dir, progress=False)
+    net = load_model(folder / "model.pt", device=str(pick_device(device)))
+    row = {"name": spec["name"], "seed": spec["seed"],
+           **_history_summary(history, config.steps),
+           **score(net, data_dir, evaluation)}
+    stored = {**row, "spec": _plain(spec), "evaluation": _plain(evaluation)}
+    tmp = folder / "scores.json.tmp"
+    tmp.write_text(json.dumps(stored, indent=1))
+    tmp.replace(folder / "scores.json")
+    return stored
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    os.environ["TQDM_DISABLE"] = "1"
+    torch.set_num_threads(threads)
+
+
+def run_all(specs: list[dict], out_dir: str | Path, data_dir: str | Path,
+            evaluation: dict, workers: int = 1, progress: bool = True
+            ) -> pd.DataFrame:
+    """Every spec trained and scored (cached ones read back), as a table with one
+    row per (name, seed). ``workers`` > 1 trains that many runs at once in separate
+    processes, each with an equal share of the CPU threads: on a small CPU two
+    single-threaded runs do more work per second than one run on two threads.
+    On a GPU use 1."""
+    names = [(s["name"], s["seed"]) for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError("two specs share a name and seed")
+    for spec in specs:  # a bad spec fails here, before any run trains
+        spec_config(spec)
+    rows: dict[tuple, dict] = {}
+    pending = []
+    for spec in specs:
+        cached = cached_scores(out_dir, spec, evaluation)
+        if cached is not None:
+            rows[(spec["name"], spec["seed"])] = cached
+        else:
+            pending.append(spec)
+    bar = tqdm(total=len(specs), initial=len(rows), desc="runs", unit="run",
+               disable=not progress)
+    if workers <= 1 or len(pending) <= 1:
+        for spec in pending:
+            rows[(spec["name"], spec["seed"])] = run_one(spec, out_dir, data_dir,
+                                                         evaluation)
+            bar.update(1)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context,
+                                 initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(run_one, spec, out_dir, data_dir, evaluation):
+                       spec for spec in pending}
+            for future in as_completed(futures):
+                spec = futures[future]
+                rows[(spec["name"], spec["seed"])] = future.result()
+                bar.update(1)
+    bar.close()
+    table = pd.DataFrame([{k: v for k, v in rows[key].items()
+                           if k not in ("spec", "evaluation")} for key in names])
+    return table
+
+
+def save_base(out_dir: str | Path, base: dict) -> Path:
+    """Writes the settings every run of a chapter shares (``base.json``), which the
+    chapters that reuse its runs read back."""
+    path = Path(out_dir) / "base.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_plain(base), indent=1))
+    return path
+
+
+def load_base(out_dir: str | Path) -> dict:
+    path = Path(out_dir) / "base.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the loss_ablation stage first "
+                                "(dvc repro loss_ablation)")
+    return json.loads(path.read_text())
+
+
+def load_runs(out_dir: str | Path, names: dict[str, str]) -> pd.DataFrame:
+    """The per-seed scores of runs another chapter made (``runs.csv``), keeping the
+    rows whose name is a key of ``names`` and renaming them to its value (the name
+    the reading chapter gives the run); a clear error when one is missing."""
+    path = Path(out_dir) / "runs.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that writes it")
+    table = pd.read_csv(path)
+    missing = [n for n in names if n not in set(table["name"])]
+    if missing:
+        raise KeyError(f"{path}: no runs named {missing}")
+    kept = table[table["name"].isin(list(names))].reset_index(drop=True)
+    kept["name"] = kept["name"].map(names)
+    return kept

@@ -1,0 +1,182 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from derain.config import TrainConfig
+from derain.evaluation import load_model
+from derain.metrics import contrast_ratio
+from derain.nets import DerainNet
+from derain.training import train
+from derain.training.objectives import GTRain
+
+SMALL = dict(model={"width": 4}, batch_size=2, crop=16, seed=0, val_every=0,
+             log_every=1)
+LOSS = {"lambda_b": 1.0, "lambda_s": 1.0, "gamma_start": 1.0, "gamma_end": 1.0}
+
+
+def run(folder, data, **fields):
+    """Trains a small run: SMALL and LOSS unless ``fields`` say otherwise."""
+    stop_after = fields.pop("stop_after", None)
+    config = TrainConfig(**{**SMALL, "loss": LOSS, **fields})
+    return train(config, folder, data, progress=False, stop_after=stop_after)
+
+
+def weights(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_training_moves_weights_and_saves_a_loadable_model(tmp_path, tiny_data):
+    history = run(tmp_path / "run", tiny_data, steps=3,
+                    checkpoint_every=3)
+    assert len(history["train"]) >= 1 and history["steps_per_second"] > 0
+    net = load_model(tmp_path / "run" / "model.pt")
+    assert net.config["width"] == 4
+    # The zero-initialised last layer has moved: the model no longer is the identity.
+    _, rain = net(torch.rand(1, 1, 16, 16))
+    assert rain.abs().sum() > 0
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, tiny_data):
+    run(tmp_path / "full", tiny_data, steps=4, checkpoint_every=2)
+    partial = run(tmp_path / "cut", tiny_data, steps=4,
+                    checkpoint_every=2, stop_after=2)
+    assert not (tmp_path / "cut" / "model.pt").exists()
+    assert partial["train"][-1]["step"] == 2
+    run(tmp_path / "cut", tiny_data, steps=4, checkpoint_every=2)
+    full = weights(tmp_path / "full" / "model.pt")
+    assert_same_weights(full, weights(tmp_path / "cut" / "model.pt"))
+    # Training moved the weights, so the equality above is not trivial.
+    assert full["dec1.4.weight"].abs().sum() > 0
+
+
+def test_changed_settings_start_over(tmp_path, tiny_data):
+    run(tmp_path / "run", tiny_data, steps=2, checkpoint_every=1)
+    with pytest.warns(UserWarning, match="other settings"):
+        history = run(tmp_path / "run", tiny_data, steps=3,
+                        checkpoint_every=1)
+    assert [h["step"] for h in history["train"]] == [1, 2, 3]
+
+
+SCRIPT = """
+import sys, torch
+from derain.config import TrainConfig
+from derain.training import train
+config = TrainConfig(model={{"width": 4}}, loss={loss}, steps={steps}, batch_size=2,
+                     crop=16, seed=0, val_every=0, checkpoint_every=1)
+train(config, sys.argv[1], sys.argv[2], progress=False)
+"""
+
+
+def test_killed_process_resumes(tmp_path, tiny_data):
+    steps = 30
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(loss=LOSS, steps=steps))
+    run = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(run), str(tiny_data)])
+    deadline = time.time() + 120
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "model.pt").exists(), "finished before it could be killed"
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < step < steps
+    subprocess.run([sys.executable, str(script), str(run), str(tiny_data)], check=True)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "whole"),
+                    str(tiny_data)], check=True)
+    whole = weights(tmp_path / "whole" / "model.pt")
+    assert_same_weights(weights(run / "model.pt"), whole)
+
+
+def test_contrast_ratio_flags_a_constant_background():
+    rainy = torch.rand(4, 1, 16, 16)
+    assert contrast_ratio(rainy, rainy) == pytest.approx(1.0)
+    assert contrast_ratio(torch.full_like(rainy, 0.4), rainy) < 0.01
+
+
+@pytest.mark.parametrize("fields", [
+    {"objective": "supervised", "target": "clean"},
+    {"objective": "supervised", "target": "median"},
+    {"objective": "supervised", "target": "percentile"},
+    {"objective": "rain_oer_me"}, {"objective": "rain2avoid"}])
+def test_every_baseline_objective_trains_and_loads(tmp_path, tiny_data, fields):
+    history = run(tmp_path / "r", tiny_data, steps=2, checkpoint_every=2, **fields)
+    assert history["train"][-1]["total"] > 0
+    assert (tmp_path / "r" / "model.pt").is_file()
+
+
+def test_gt_rain_objective_and_other_architectures(tmp_path, tiny_data):
+    prenet = {"arch": "prenet", "in_channels": 1, "channels": 4, "stages": 2,
+              "blocks": 1}
+    run(tmp_path / "prenet", tiny_data, steps=2, model=prenet,
+        objective="supervised", target="clean")
+    net = load_model(tmp_path / "prenet" / "model.pt")
+    assert type(net).__name__ == "PReNet"
+    spanet = {"arch": "spanet", "in_channels": 1, "channels": 4, "blocks": 1}
+    run(tmp_path / "spanet", tiny_data, steps=2, model=spanet,
+        objective="supervised", target="percentile")
+    assert type(load_model(tmp_path / "spanet" / "model.pt")).__name__ == \
+        "SpatialAttentiveNet"
+    history = run(tmp_path / "gt", tiny_data, steps=2, objective="gt_rain")
+    assert {"L_l1", "L_ri", "contrast"} <= set(history["train"][-1])
+
+
+def test_gt_rain_step_total_parts_and_gradients(tiny_data):
+    torch.manual_seed(0)
+    net = DerainNet(width=2, fusion="concat")
+    with torch.no_grad():
+        net.dec1[-1].weight.normal_(0, 0.1)
+    config = TrainConfig(model=net.config, steps=1, batch_size=3, crop=16,
+                         objective="gt_rain")
+    objective = GTRain(config, tiny_data, 1)
+    objective.weight = 0.5
+    rng = np.random.default_rng(0)
+    total, parts = objective.step(net, rng, 0, torch.device("cpu"))
+    assert set(parts) == {"L_l1", "L_ri", "total", "contrast"}
+    assert math.isclose(parts["total"], parts["L_l1"] + 0.5 * parts["L_ri"],
+                        rel_tol=1e-5)
+    total.backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert all(not enc._forward_hooks for enc in net.encoders)
+    objective.weight = 0.0
+    _, parts0 = objective.step(net, rng, 0, torch.device("cpu"))
+    assert set(parts0) == {"L_l1", "total", "contrast"}
+    assert parts0["total"] == parts0["L_l1"]
+
+
+def test_supervised_run_is_not_the_time_lapse_run(tmp_path, tiny_data):
+    # The same seed and data with a clean target must give other weights: the
+    # target really enters the loss.
+    run(tmp_path / "tl", tiny_data, steps=3)
+    run(tmp_path / "gt", tiny_data, steps=3, objective="supervised", target="clean")
+    a, b = weights(tmp_path / "tl" / "model.pt"), weights(tmp_path / "gt" / "model.pt")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"objective": "supervised"}, "needs a target"),
+    ({"objective": "gt_rain", "target": "clean"}, "takes no target"),
+    ({"objective": "time_lapse", "target": "median"}, "takes no target"),
+    ({"objective": "supervised", "target": "oracle"}, "target"),
+    ({"objective": "oracle"}, "objective"),
+    ({"stepz": 7}, "stepz"),
+    ({"steps": 0}, "steps"),
+])
+def test_a_bad_configuration_is_refused_before_training(fields, message):
+    with pytest.raises(ValidationError, match=message):
+        TrainConfig(**{**SMALL, "steps": 2, **fields})

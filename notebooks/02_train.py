@@ -39,7 +39,7 @@ import json
 
 import pandas as pd
 
-from derain.book import plots
+from derain.book import plots, tables
 from derain.book.chapters import stage_dir
 from derain.config import TrainConfig
 from derain.data import SceneTestSet
@@ -106,18 +106,10 @@ val_input = evaluate(None, SceneTestSet(data_dir, "val", VAL_FRAMES),
 plots.savefig(plots.training_curves(log, val, val_input, paper_log),
               run / "fig_training_curves.png")
 
-
-def describe(name, hist, vals):
-    final = hist["train"][-1]["contrast"]
-    state = "collapsed" if hist["collapsed"] else "kept the scene"
-    return (f"{name}: validation PSNR {vals['psnr'].iloc[-1]:.2f} dB after "
-            f"{hist['train'][-1]['step']} steps, contrast ratio {final:.2f} ({state})")
-
-
 print(f"rainy input on the validation scenes: {val_input:.2f} dB")
-print(describe("this book's recipe", history, val))
+print(tables.run_summary("this book's recipe", history))
 if paper_history is not None:
-    print(describe("paper's weights", paper_history, paper_val))
+    print(tables.run_summary("paper's weights", paper_history))
 
 # %% [markdown]
 # ## Does L_r reach zero after 10 % of training?
@@ -129,17 +121,7 @@ if paper_history is not None:
 # negligible next to the other terms", not as a decrease.
 
 # %%
-claims = []
-if "L_r" in log:
-    tenth = log[log["step"] >= 0.1 * config.steps].iloc[0]
-    first = log.iloc[0]
-    claims.append({
-        "claim": "L_r close to 0 after 10 % of training",
-        "L_r at first log": first["L_r"], "L_r at 10 %": tenth["L_r"],
-        "L_r at end": log.iloc[-1]["L_r"],
-        "L_b at end (for scale)": log.iloc[-1]["L_b"],
-    })
-claims = pd.DataFrame(claims)
+claims = tables.lr_at_tenth(log, config.steps)
 if len(claims):
     scale = max(claims["L_b at end (for scale)"].iloc[0], 1e-12)
     ratio = claims["L_r at 10 %"].iloc[0] / scale

@@ -32,15 +32,13 @@ device = "auto"
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from derain import paper
 from derain.benchmark import time_inference
+from derain.book import tables
 from derain.book.chapters import stage_dir
-from derain.book.plots import absent_figure, image_grid, savefig
+from derain.book.plots import absent_figure, examples_figure, real_rain_rows, savefig
 from derain.data import RAIN100L, REAL_RAIN, PairedFolder, SceneTestSet, UnpairedFolder
-from derain.evaluation import derain, evaluate, load_model, pick_device
+from derain.evaluation import load_model, pick_device
 
 out, data_dir = stage_dir("evaluate"), stage_dir("data")
 out.mkdir(parents=True, exist_ok=True)
@@ -62,19 +60,7 @@ sets = {"synthetic": ("synthetic test (Kodak scenes)", SceneTestSet(data_dir, "t
 if has_rain100l:
     sets["rain100l"] = ("Rain100L", PairedFolder(root / RAIN100L, limit=rain100l_limit))
 reference = {"rain100l": paper.TABLE5["ours"]["Rain100L"]}  # Table V, "JORDER"
-rows, examples = [], {}
-for slug, (name, pairs) in sets.items():
-    rainy = evaluate(None, pairs, desc=f"{name}: input")
-    ours = evaluate(net, pairs, desc=f"{name}: model", keep=3)
-    examples[slug] = (name, ours["examples"])
-    ref = reference.get(slug, (np.nan, np.nan))
-    rows.append({
-        "key": slug, "test set": name, "images": ours["n"],
-        "input PSNR": rainy["psnr"], "input SSIM": rainy["ssim"],
-        "ours PSNR": ours["psnr"], "ours SSIM": ours["ssim"],
-        "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
-    })
-table = pd.DataFrame(rows).set_index("key")
+table, examples = tables.ours_table(net, sets, reference)
 table.to_csv(out / "table5_ours.csv")
 table.set_index("test set").round(3)
 
@@ -86,25 +72,7 @@ table.set_index("test set").round(3)
 # the paper's absolute numbers compared with ours.
 
 # %%
-claims = []
-for slug, row in table.iterrows():
-    gain = row["ours PSNR"] - row["input PSNR"]
-    better = gain > 0 and row["ours SSIM"] > row["input SSIM"]
-    claims.append({
-        "claim": f"trained without clean images, the model derains {row['test set']}",
-        "ours": f"{row['ours PSNR']:.2f} dB / {row['ours SSIM']:.3f} "
-                f"({gain:+.2f} dB over the input)",
-        "verdict": "holds" if better else "does not hold",
-    })
-    if slug in reference:
-        ref = reference[slug]
-        claims.append({
-            "claim": f"{ref[0]} dB / {ref[1]} on {row['test set']} (paper, Table V)",
-            "ours": f"{row['ours PSNR']:.2f} dB / {row['ours SSIM']:.3f}",
-            "verdict": "holds" if row["ours PSNR"] >= ref[0] else
-                       "does not hold at this book's scale",
-        })
-pd.DataFrame(claims)
+tables.ours_claims(table, reference)
 
 # %% [markdown]
 # ## Examples
@@ -117,11 +85,7 @@ for slug, title in [("synthetic", "synthetic"), ("rain100l", "Rain100L")]:
         savefig(absent_figure(f"{title}: set absent from {data_root}"),
                 out / f"fig9_examples_{slug}.png")
 for slug, (name, items) in examples.items():
-    grid = [[rainy, pred, target] for _, rainy, pred, target in items]
-    fig = image_grid(grid, col_titles=["rainy input", "ours", "clean target"],
-                     row_titles=[n for n, *_ in items], size=3.0)
-    fig.suptitle(name, y=1.02)
-    savefig(fig, out / f"fig9_examples_{slug}.png")
+    savefig(examples_figure(name, items), out / f"fig9_examples_{slug}.png")
 
 # %% [markdown]
 # ## Real rainy photographs
@@ -132,14 +96,8 @@ for slug, (name, items) in examples.items():
 
 # %%
 if has_real:
-    photos = UnpairedFolder(root / REAL_RAIN, limit=real_limit)
-    grid = []
-    for _, image in photos:
-        background, rain = derain(net, image)
-        grid.append([image, background, np.clip(rain[..., 0] * 4, 0, 1)])
-    fig = image_grid(grid, col_titles=["real rainy photo", "ours",
-                                       "estimated rain (x4)"], size=3.0)
-    savefig(fig, out / "fig7_real_rain.png")
+    savefig(real_rain_rows(net, UnpairedFolder(root / REAL_RAIN, limit=real_limit)),
+            out / "fig7_real_rain.png")
 else:
     message = f"no real rainy photographs in {data_root}"
     print(message)

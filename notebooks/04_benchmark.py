@@ -43,13 +43,19 @@ import json
 import os
 import platform
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from derain.benchmark import count_flops, gemm_flops, measure_in_subprocess
+from derain.benchmark import (
+    PAPER_SECONDS,
+    count_flops,
+    gemm_flops,
+    inference_table,
+    training_table,
+)
+from derain.benchmark import table8 as benchmark_table8
 from derain.book.chapters import stage_dir
-from derain.book.plots import savefig
+from derain.book.plots import runtime_bars, savefig
 from derain.nets import DerainNet, PReNet, count_parameters
 
 out = stage_dir("benchmark")
@@ -90,44 +96,12 @@ cost
 # ## Inference time per image
 
 # %%
-def spec(kind, config, image, **extra):
-    return {"kind": kind, "config": config, "task": "inference", "size": image,
-            "repeats": repeats, **extra}
-
-
-def variant_options(name):
-    return {"fp32": {}, "channels_last": {"channels_last": True},
-            "bf16": {"dtype": "bf16"}, "fp16": {"dtype": "fp16"},
-            "compile": {"compile": True}}[name]
-
-
-rows = []
-for device in available:
-    ref = measure_in_subprocess(spec("prenet", reference, size, device=device))
-    runs = [("ours, default width", "derain", default_model, size, v)
-            for v in variants + (["compile"] if torch_compile else [])]
-    runs.append(("ours, paper width", "derain", paper_model, paper_size, "fp32"))
-    if device == "cuda":
-        runs.append(("ours, paper width", "derain", paper_model, paper_size, "bf16"))
-    for label, kind, config, image, variant in runs:
-        extra = {"device": device, **variant_options(variant)}
-        if label == "ours, paper width" and device == "cpu":
-            extra.update(repeats=1, warmup=0)  # tens of seconds per pass on a CPU
-        result = measure_in_subprocess(spec(kind, config, image, **extra))
-        flops = cost.loc[label, "GFLOP per image"] * 1e9
-        rows.append({
-            "device": device, "network": label, "variant": variant,
-            "image": f"{image}x{image}",
-            "seconds": result.get("median_s"),
-            "reference seconds (PReNet, same run)": ref.get("median_s"),
-            "x reference": (result["median_s"] / ref["median_s"] * (size / image) ** 2
-                            if "median_s" in result and "median_s" in ref else None),
-            "achieved GFLOP/s": flops / result["median_s"] / 1e9
-            if "median_s" in result else None,
-            "peak memory (MB)": result.get("peak_memory_mb"),
-            "error": result.get("error"),
-        })
-inference = pd.DataFrame(rows)
+if torch_compile:
+    variants = [*variants, "compile"]
+inference = inference_table(
+    available, {"ours, default width": (default_model, size),
+                "ours, paper width": (paper_model, paper_size)},
+    reference, size, repeats, variants, cost["GFLOP per image"].to_dict())
 inference
 
 # %% [markdown]
@@ -141,23 +115,9 @@ inference
 # 128 x 128 crops) and at this book's default.
 
 # %%
-train_rows = []
-for device in available:
-    for label, config, setting in [("ours, paper width", paper_model,
-                                    paper_training),
-                                   ("ours, default width", default_model,
-                                    default_training)]:
-        result = measure_in_subprocess({"kind": "derain", "config": config,
-                                        "task": "training", "device": device,
-                                        **setting})
-        pairs = result.get("pairs_per_second")
-        train_rows.append({
-            "device": device, "network": label, **setting,
-            "pairs per second": pairs,
-            "hours for 80,910 pairs x 1 epoch": 80910 / pairs / 3600 if pairs else None,
-            "error": result.get("error"),
-        })
-throughput = pd.DataFrame(train_rows)
+throughput = training_table(available, {
+    "ours, paper width": (paper_model, paper_training),
+    "ours, default width": (default_model, default_training)})
 throughput
 
 # %% [markdown]
@@ -182,30 +142,12 @@ pd.Series(peaks, name="GEMM GFLOP/s (fp32)").to_frame()
 # method's released code; they are reference values, not measured here.
 
 # %%
-paper = pd.DataFrame({
-    "method": ["JORDER", "PReNet", "SIRR", "SPANet", "Cho et al."],
-    "seconds per 512x512 (paper, GTX 1080 Ti)": [0.18, 0.08, 0.71, 0.11, 0.39],
-})
-fp32 = inference[(inference.variant == "fp32") & inference.seconds.notna()]
-ours = fp32[["device", "network", "image", "seconds",
-             "reference seconds (PReNet, same run)"]]
-table8 = pd.concat([paper, ours.rename(columns={"network": "method"})],
-                   ignore_index=True)
+table8 = benchmark_table8(inference)
 table8.to_csv(out / "table8_runtime.csv", index=False)
 table8
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 3.2))
-shown = inference[inference.seconds.notna()]
-labels = [f"{r.network}\n{r.variant} ({r.device}, {r.image})"
-          for r in shown.itertuples()]
-ax.barh(labels, shown.seconds, color="#4477aa")
-ax.set_xscale("log")
-ax.set_xlabel("seconds per image (log scale)")
-ax.axvline(0.39, color="#cc6677", ls="--", lw=1)
-ax.text(0.39, len(labels) - 0.5, " paper: 0.39 s (1080 Ti)", color="#cc6677",
-        fontsize=8, va="top")
-savefig(fig, out / "fig_runtime.png")
+savefig(runtime_bars(inference, PAPER_SECONDS["Cho et al."]), out / "fig_runtime.png")
 
 # %%
 def first(frame, **match):

@@ -28,13 +28,11 @@ fusions = ["sum", "product"]
 workers = 1
 
 # %%
-import json
-
 import pandas as pd
 
 from derain import paper
 from derain.book import plots, tables
-from derain.book.study import Study, pair_claims, seed_means
+from derain.book.study import Study, pair_claims
 
 study = Study.load("fusion")
 out, floor = study.out_dir, study.floor
@@ -88,7 +86,4 @@ claims.to_csv(out / "claims.csv", index=False)
 claims
 
 # %%
-metrics = seed_means(runs)
-metrics["runs_trained_here"] = len(trained)
-metrics["steps_per_second"] = float(trained["steps_per_second"].mean())
-(out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+study.save_metrics(runs, trained)

@@ -45,12 +45,10 @@ pseudo_target = "median"
 workers = 1
 
 # %%
-import json
-
 import pandas as pd
 
 from derain.book import plots, tables
-from derain.book.study import FULL, Study, pair_claims, seed_means
+from derain.book.study import FULL, Study, pair_claims
 from derain.data import load_manifest, split_scenes
 from derain.evaluation.floors import averaging_quality
 
@@ -150,9 +148,5 @@ claims.to_csv(out / "claims.csv", index=False)
 claims
 
 # %%
-metrics = seed_means(runs)
-metrics["runs_trained_here"] = len(trained)
-metrics["steps_per_second"] = float(trained["steps_per_second"].mean())
-for (how, r), s in averaging.iterrows():
-    metrics[f"averaging/{how}/r={r}/psnr"] = float(s["psnr"])
-(out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+study.save_metrics(runs, trained, **{f"averaging/{how}/r={r}/psnr": float(s["psnr"])
+                                     for (how, r), s in averaging.iterrows()})

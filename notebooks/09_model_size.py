@@ -26,12 +26,10 @@ kernels = ["3/5/7", "1/3/5"]
 workers = 1
 
 # %%
-import json
-
 import pandas as pd
 
 from derain.book import plots, tables
-from derain.book.study import FULL, Study, score_table, seed_means
+from derain.book.study import FULL, Study, score_table
 from derain.nets import DerainNet, count_parameters
 
 study = Study.load("model_size")
@@ -87,7 +85,4 @@ claims.to_csv(out / "claims.csv", index=False)
 claims
 
 # %%
-metrics = seed_means(runs)
-metrics["runs_trained_here"] = len(trained)
-metrics["steps_per_second"] = float(trained["steps_per_second"].mean())
-(out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+study.save_metrics(runs, trained)

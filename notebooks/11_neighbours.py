@@ -71,7 +71,7 @@ from derain.data import (
     temporal_median,
 )
 from derain.evaluation import derain
-from derain.evaluation.floors import score_floor
+from derain.evaluation.floors import score_floors
 from derain.evaluation.sets import score_sets
 from derain.images import load_image
 from derain.nets import count_parameters
@@ -126,13 +126,10 @@ runs = pd.concat([*(study.reuse({run: name}, stage)
 nets = {(n, s): study.model(REUSED[n][1], s, REUSED[n][0]) if n in REUSED
         else study.model(n, s) for n in [*REUSED, *TRAINED_HERE] for s in study.seeds}
 learned = [*REUSED, *TRAINED_HERE]
-speed = pd.DataFrame({
-    "method": learned,
-    "parameters": [count_parameters(nets[(n, study.seeds[0])]) for n in learned],
-    "steps/s": [runs.loc[runs["name"] == n, "steps_per_second"].mean()
-                for n in learned],
-}).set_index("method")
-speed["crops/s"] = speed["steps/s"] * 2 * study.training["batch_size"]
+first = {n: nets[(n, study.seeds[0])] for n in learned}
+speed = tables.training_speed(runs, {n: count_parameters(net)
+                                     for n, net in first.items()},
+                              2 * study.training["batch_size"])
 speed.to_csv(out / "training_speed.csv")
 print(f"every method: {study.training['steps']} steps of "
       f"{2 * study.training['batch_size']} crops of {study.training['crop']}x"
@@ -147,20 +144,12 @@ speed
 # methods without learning.
 
 # %%
-rows = score_sets(nets, sets, limit)
 FLOORS = {"rainy input": (lambda x: x, False),
           "median filter (single image)": (single_image_filter, False),
           f"mean of {test_frames} frames": (temporal_mean, True),
           f"median of {test_frames} frames": (temporal_median, True)}
-for name, (fn, multi) in FLOORS.items():
-    for set_name, folder in sets.items():
-        if multi and set_name == "Rain100L":
-            continue  # Rain100L has one frame per scene
-        rows.append({"name": name, "seed": 0, "set": set_name,
-                     **score_floor(fn, PairedFolder(folder,
-                                                    limit=limit.get(set_name)),
-                                   multi)})
-scores = pd.DataFrame(rows)
+scores = pd.DataFrame(score_sets(nets, sets, limit)
+                      + score_floors(FLOORS, sets, limit))
 scores.to_csv(out / "scores.csv", index=False)
 
 # %% [markdown]
@@ -207,7 +196,6 @@ plots.set_panels(scores, learned, out / "fig_table5_neighbours.png")
 # colour over 15 x 15 windows), the rain-with-haze case of the paper's Fig. 10.
 
 # %%
-first = {n: nets[(n, study.seeds[0])] for n in learned}
 if has_real:
     methods = {"median filter": single_image_filter,
                **{n: (lambda image, net=net: derain(net, image)[0])

@@ -182,7 +182,7 @@ def test_real_photo_has_no_ground_truth(explorer):
 def _upload_item(name, data):
     return {"name": name, "type": "image/png", "size": len(data),
             "content": memoryview(data),
-            "last_modified": datetime.datetime.now(datetime.timezone.utc)}
+            "last_modified": datetime.datetime.now(datetime.UTC)}
 
 
 def test_upload_becomes_the_shown_image(explorer):

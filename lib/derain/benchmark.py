@@ -190,3 +190,97 @@ def measure_in_subprocess(spec: dict, timeout: float = 900) -> dict:
         lines = run.stderr.strip().splitlines()
         return {"error": lines[-1] if lines else f"exit {run.returncode}"}
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+# The paper's Table VIII: seconds per 512 x 512 image on a GTX 1080 Ti, each
+# method's released code (reference values, not measured here).
+PAPER_SECONDS = {"JORDER": 0.18, "PReNet": 0.08, "SIRR": 0.71, "SPANet": 0.11,
+                 "Cho et al.": 0.39}
+VARIANTS = {"fp32": {}, "channels_last": {"channels_last": True},
+            "bf16": {"dtype": "bf16"}, "fp16": {"dtype": "fp16"},
+            "compile": {"compile": True}}
+
+
+def inference_table(devices: list[str], models: dict[str, tuple[dict, int]],
+                    reference: dict, size: int, repeats: int, variants: list[str],
+                    gflop: dict[str, float]):
+    """Seconds per image of each network on each device, every variant of the
+    default-width model and fp32 (plus bf16 on a GPU) at the paper's width, each
+    beside the reference network (PReNet's size) timed in the same run at ``size``.
+    ``models``: label -> (DerainNet config, image side); ``gflop``: label -> GFLOP
+    per image. Each measurement runs in a fresh process
+    (:func:`measure_in_subprocess`)."""
+    import pandas as pd
+
+    def spec(kind, config, image, **extra):
+        return {"kind": kind, "config": config, "task": "inference", "size": image,
+                "repeats": repeats, **extra}
+
+    rows = []
+    for device in devices:
+        ref = measure_in_subprocess(spec("prenet", reference, size, device=device))
+        default, default_size = models["ours, default width"]
+        paper, paper_size = models["ours, paper width"]
+        runs = [("ours, default width", default, default_size, v) for v in variants]
+        runs.append(("ours, paper width", paper, paper_size, "fp32"))
+        if device == "cuda":
+            runs.append(("ours, paper width", paper, paper_size, "bf16"))
+        for label, config, image, variant in runs:
+            extra = {"device": device, **VARIANTS[variant]}
+            if label == "ours, paper width" and device == "cpu":
+                extra.update(repeats=1, warmup=0)  # tens of seconds per pass on a CPU
+            result = measure_in_subprocess(spec("derain", config, image, **extra))
+            flops = gflop[label] * 1e9
+            rows.append({
+                "device": device, "network": label, "variant": variant,
+                "image": f"{image}x{image}",
+                "seconds": result.get("median_s"),
+                "reference seconds (PReNet, same run)": ref.get("median_s"),
+                "x reference": (result["median_s"] / ref["median_s"]
+                                * (size / image) ** 2
+                                if "median_s" in result and "median_s" in ref
+                                else None),
+                "achieved GFLOP/s": flops / result["median_s"] / 1e9
+                if "median_s" in result else None,
+                "peak memory (MB)": result.get("peak_memory_mb"),
+                "error": result.get("error"),
+            })
+    return pd.DataFrame(rows)
+
+
+def training_table(devices: list[str], settings: dict[str, tuple[dict, dict]]):
+    """Training pairs per second of the time-lapse objective for each label ->
+    (DerainNet config, ``{"batch", "crop", "steps"}``) on each device, and the
+    hours one epoch of the paper's 80,910 pairs would take."""
+    import pandas as pd
+
+    rows = []
+    for device in devices:
+        for label, (config, setting) in settings.items():
+            result = measure_in_subprocess({"kind": "derain", "config": config,
+                                            "task": "training", "device": device,
+                                            **setting})
+            pairs = result.get("pairs_per_second")
+            rows.append({
+                "device": device, "network": label, **setting,
+                "pairs per second": pairs,
+                "hours for 80,910 pairs x 1 epoch": 80910 / pairs / 3600
+                if pairs else None,
+                "error": result.get("error"),
+            })
+    return pd.DataFrame(rows)
+
+
+def table8(inference):
+    """Table VIII: the paper's timings (reference rows) and this run's fp32 ones."""
+    import pandas as pd
+
+    paper = pd.DataFrame({
+        "method": list(PAPER_SECONDS),
+        "seconds per 512x512 (paper, GTX 1080 Ti)": list(PAPER_SECONDS.values()),
+    })
+    fp32 = inference[(inference.variant == "fp32") & inference.seconds.notna()]
+    ours = fp32[["device", "network", "image", "seconds",
+                 "reference seconds (PReNet, same run)"]]
+    return pd.concat([paper, ours.rename(columns={"network": "method"})],
+                     ignore_index=True)

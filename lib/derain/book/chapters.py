@@ -49,7 +49,7 @@ CHAPTERS = (
 )
 
 # The pages of the book that are not chapters, after them in its table of contents.
-BOOK_PAGES = ("reproduce", "references")
+BOOK_PAGES = ("reproduce", "library", "references")
 
 
 def chapter(stage: str) -> Chapter:

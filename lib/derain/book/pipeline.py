@@ -147,6 +147,26 @@ def write_reproduce_page(path: Path, root: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def library_layers(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The layers of the import contract in ``pyproject.toml`` (top first) and the
+    modules of each package under ``lib/``: what the book's picture of the library
+    shows, read from the same place the tests check."""
+    import tomllib
+
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    layers = config["tool"]["importlinter"]["contracts"][0]["layers"]
+    modules = {}
+    for layer in layers:
+        for package in (name.strip() for name in layer.split("|")):
+            folder = root / "lib" / Path(*package.split("."))
+            if folder.is_dir():
+                modules[package] = sorted(p.name for p in folder.glob("*.py")
+                                          if p.stem != "__init__")
+            else:
+                modules[package] = [f"{folder.name}.py"]
+    return layers, modules
+
+
 def write_toc(path: Path) -> None:
     """The book's table of contents: the introduction, every chapter of
     :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages."""
@@ -185,10 +205,13 @@ def build_book(book_dir: str | Path, out_dir: str | Path,
         _hide_default_parameters(notebook, chapters / notebook.name)
     write_toc(src / "_toc.yml")
     write_reproduce_page(src / "reproduce.md", Path(book_dir).parent)
-    from derain.book.plots import method_overview, savefig
+    from derain.book.plots import layers_diagram, method_overview, savefig
 
     (src / "_static").mkdir(exist_ok=True)
     savefig(method_overview(), src / "_static" / "overview.png", dpi=120)
+    root = Path(book_dir).parent
+    savefig(layers_diagram(*library_layers(root)), src / "_static" / "layers.png",
+            dpi=120)
     build = out_dir / "_build"
     if build.exists():
         shutil.rmtree(build)

@@ -451,3 +451,81 @@ def training_curves(log, val, val_input: float, paper_log=None):
     axes[2].set_xlabel("step")
     axes[2].legend()
     return fig
+
+
+def runtime_bars(inference, paper_seconds: float):
+    """Seconds per image of every measured network, variant and device (log
+    scale), the paper's time dashed."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    shown = inference[inference.seconds.notna()]
+    labels = [f"{r.network}\n{r.variant} ({r.device}, {r.image})"
+              for r in shown.itertuples()]
+    ax.barh(labels, shown.seconds, color="#4477aa")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per image (log scale)")
+    ax.axvline(paper_seconds, color="#cc6677", ls="--", lw=1)
+    ax.text(paper_seconds, len(labels) - 0.5, f" paper: {paper_seconds} s (1080 Ti)",
+            color="#cc6677", fontsize=8, va="top")
+    return fig
+
+
+def examples_figure(title: str, items, size: float = 3.0):
+    """Rainy input, output and clean target of each example ``(name, rainy, pred,
+    target)``."""
+    grid = [[rainy, pred, target] for _, rainy, pred, target in items]
+    fig = image_grid(grid, col_titles=["rainy input", "ours", "clean target"],
+                     row_titles=[n for n, *_ in items], size=size)
+    fig.suptitle(title, y=1.02)
+    return fig
+
+
+def real_rain_rows(net, photos, size: float = 3.0, gain: float = 4.0):
+    """Real rainy photographs (no ground truth): each with the model's output and
+    the rain layer it estimated (x ``gain``). ``photos`` iterates ``(name,
+    image)``."""
+    from derain.evaluation import derain
+
+    grid = []
+    for _, image in photos:
+        background, rain = derain(net, image)
+        grid.append([image, background, np.clip(rain[..., 0] * gain, 0, 1)])
+    return image_grid(grid, col_titles=["real rainy photo", "ours",
+                                        f"estimated rain (x{gain:g})"], size=size)
+
+
+def layers_diagram(layers: list[str], modules: dict[str, list[str]] | None = None):
+    """The library's layers as a picture, top layer first: one row per layer of
+    the import contract (``"a | b"``: independent packages side by side), each box
+    listing the modules inside (``modules``: package -> module names). Arrows
+    point down, the only direction an import may go."""
+    import textwrap
+
+    from matplotlib.patches import FancyBboxPatch
+
+    rows = [[name.strip() for name in layer.split("|")] for layer in layers]
+    modules = modules or {}
+    height, step = 0.85, 1.05
+    fig, ax = plt.subplots(figsize=(10, 0.2 + 0.8 * len(rows)))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, step * len(rows))
+    ax.axis("off")
+    for i, row in enumerate(rows):
+        y = step * (len(rows) - 1 - i) + 0.1
+        width = 10 / len(row)
+        for j, package in enumerate(row):
+            x = j * width + 0.08
+            ax.add_patch(FancyBboxPatch((x, y), width - 0.16, height,
+                                        boxstyle="round,pad=0.02", fc="#eef3fa",
+                                        ec="#4477aa", lw=1))
+            ax.text(x + (width - 0.16) / 2, y + 0.6, package, ha="center",
+                    fontsize=9, weight="bold")
+            inside = textwrap.fill(", ".join(modules.get(package, [])),
+                                   int(11 * width))
+            if inside:
+                ax.text(x + (width - 0.16) / 2, y + 0.45, inside, ha="center",
+                        va="top", fontsize=7, color="#333333")
+        if i < len(rows) - 1:
+            ax.annotate("", xy=(5, y - step + height + 0.1), xytext=(5, y),
+                        arrowprops={"arrowstyle": "-|>", "color": "#888888"})
+    fig.tight_layout()
+    return fig

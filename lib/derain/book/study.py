@@ -133,6 +133,18 @@ class Study:
                 return item
         raise IndexError(f"no test scene {index}")
 
+    def save_metrics(self, runs: pd.DataFrame, trained: pd.DataFrame,
+                     **extra) -> dict:
+        """The chapter's ``metrics.json``: every configuration's seed mean
+        (:func:`seed_means`), how many runs the chapter trained and their speed,
+        and ``extra``."""
+        metrics = seed_means(runs)
+        metrics["runs_trained_here"] = len(trained)
+        metrics["steps_per_second"] = float(trained["steps_per_second"].mean())
+        metrics |= extra
+        (self.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        return metrics
+
     def settings_note(self) -> str:
         return json.dumps(self.training, indent=1)
 

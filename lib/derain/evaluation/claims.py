@@ -7,7 +7,7 @@ verdict and the chapter that measures it; the last chapter gathers them all.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -15,15 +15,12 @@ import pandas as pd
 METRICS = ("test_psnr", "test_ssim", "rain100l_psnr", "rain100l_ssim")
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """What a claim comes to. The values are the words the tables show."""
 
     HOLDS = "holds"
     FAILS = "does not hold"
     INCONCLUSIVE = "inconclusive"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 HOLDS, FAILS, INCONCLUSIVE = Verdict.HOLDS, Verdict.FAILS, Verdict.INCONCLUSIVE

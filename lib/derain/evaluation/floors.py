@@ -48,3 +48,20 @@ def score_floor(fn: Callable[[np.ndarray], np.ndarray], pairs: PairedFolder,
         values.append((psnr(pred, target), ssim(pred, target)))
     return {"psnr": float(np.mean([v[0] for v in values])),
             "ssim": float(np.mean([v[1] for v in values]))}
+
+
+def score_floors(floors: dict[str, tuple[Callable, bool]], sets: dict[str, Path],
+                 limits: dict[str, int | None]) -> list[dict]:
+    """:func:`score_floor` of every method without learning on every set:
+    ``floors`` maps a name to ``(fn, multi)``; a multi-frame method skips the sets
+    without a ``frames/`` folder (Rain100L has one frame per scene). One row
+    ``{"name", "seed": 0, "set", "psnr", "ssim"}`` each."""
+    rows = []
+    for name, (fn, multi) in floors.items():
+        for set_name, folder in sets.items():
+            if multi and not (Path(folder) / "frames").is_dir():
+                continue
+            pairs = PairedFolder(folder, limit=limits.get(set_name))
+            rows.append({"name": name, "seed": 0, "set": set_name,
+                         **score_floor(fn, pairs, multi)})
+    return rows

@@ -84,7 +84,9 @@ def test_clipping_keeps_background_in_range():
 @pytest.mark.parametrize("fusion", FUSIONS)
 def test_each_fusion_runs_and_trains(fusion):
     torch.manual_seed(0)
-    net = DerainNet(width=2, fusion=fusion)
+    # He init: with PyTorch's default a width-2 network shrinks its features so
+    # much over ~20 layers that the encoders' gradients underflow.
+    net = DerainNet(width=2, fusion=fusion, init="kaiming", slope=0.01)
     # The last layer starts at zero (and so blocks gradient to the rest): move it
     # as one optimisation step would.
     torch.nn.init.normal_(net.dec1[-1].weight, std=0.1)
@@ -295,3 +297,22 @@ def test_prenet_gradients_reach_the_first_layer():
     background, _ = net(torch.rand(1, 3, 16, 16) * 0.5 + 0.25)
     background.mean().backward()
     assert net.head[0].weight.grad.abs().sum() > 0
+
+
+def test_kaiming_init_keeps_the_feature_scale_and_the_identity_start():
+    x = torch.rand(2, 1, 32, 32)
+    scales = {}
+    for init in ("default", "kaiming"):
+        torch.manual_seed(0)
+        net = DerainNet(width=4, slope=0.01, init=init)
+        features = {}
+        net.dec1[-2].register_forward_hook(
+            lambda _m, _i, out, init=init: features.__setitem__(init, out))
+        background, _ = net(x)
+        assert torch.equal(background, x)  # the rain estimate starts at zero
+        scales[init] = features[init].std().item()
+    assert scales["kaiming"] > 5 * scales["default"]
+    assert DerainNet(width=2, init="kaiming").config["init"] == "kaiming"
+    assert "init" not in DerainNet(width=2).config
+    with pytest.raises(ValueError, match="init"):
+        DerainNet(width=2, init="xavier")

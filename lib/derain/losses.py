@@ -26,7 +26,8 @@ class DirectionalGradientNet(nn.Module):
     cluster centres c_k are parameters. Returns ``L_v = sum_k |V(k)|`` with
     ``V(k) = sum_i m_i alpha_k(theta_i) |theta_i - c_k| / sum_i m_i``.
 
-    m_i masks out flat pixels (gradient magnitude below ``eps``), where the
+    m_i masks out flat pixels (gradient magnitude below ``eps``, or with ``rel``
+    below ``rel`` times the image's mean gradient magnitude), where the
     orientation is undefined; sanitising the atan2 inputs there keeps every
     gradient finite. Averaging instead of summing over pixels makes the loss
     independent of the crop size.
@@ -34,9 +35,11 @@ class DirectionalGradientNet(nn.Module):
     forward(rain: (N, 1, H, W)) -> scalar tensor.
     """
 
-    def __init__(self, clusters: int = 4, eps: float = 1e-2):
+    def __init__(self, clusters: int = 4, eps: float = 1e-2,
+                 rel: float | None = None):
         super().__init__()
         self.eps = eps
+        self.rel = rel
         self.assign = nn.Conv2d(1, clusters, 3, padding=1)
         # Centres spread over the orientation range so no cluster starts empty.
         centres = torch.linspace(-math.pi / 2, math.pi / 2, clusters + 2)[1:-1]
@@ -47,7 +50,18 @@ class DirectionalGradientNet(nn.Module):
         s = rain.mean(dim=1, keepdim=True)
         gx = s[..., :-1, 1:] - s[..., :-1, :-1]
         gy = s[..., 1:, :-1] - s[..., :-1, :-1]
-        mask = (gx * gx + gy * gy) > self.eps**2
+        mag2 = gx * gx + gy * gy
+        if self.rel is None:
+            threshold = self.eps**2
+        else:
+            # theta does not change when S is scaled, so neither should the mask:
+            # keep the pixels whose gradient exceeds ``rel`` times the image's mean
+            # gradient magnitude (a floor of 1e-6 drops round-off only). An
+            # absolute eps leaves L_v off while the rain estimate, which starts at
+            # exactly zero, is still faint.
+            scale = mag2.detach().sqrt().mean(dim=(1, 2, 3), keepdim=True)
+            threshold = torch.clamp((self.rel * scale) ** 2, min=1e-12)
+        mask = mag2 > threshold
         gx_safe = torch.where(mask, gx, torch.ones_like(gx))
         gy_safe = torch.where(mask, gy, torch.zeros_like(gy))
         theta = torch.atan2(gy_safe, gx_safe)
@@ -96,6 +110,9 @@ class TimeLapseLoss(nn.Module):
     - L_v (Eq. 6) from :class:`DirectionalGradientNet` on S of both frames; its
       parameters belong to this module and are trained with the network.
 
+    ``lv_rel`` switches L_v's mask from the absolute gradient threshold to a
+    relative one (see :class:`DirectionalGradientNet`).
+
     Defaults are the paper's weights. forward takes the rainy frames
     ``rainy_m, rainy_n`` (N, C, H, W) in [0, 1], the network outputs for each
     (background, rain), and the step; it returns ``(total, parts)`` where parts maps
@@ -113,6 +130,7 @@ class TimeLapseLoss(nn.Module):
         gamma_decay: float = 0.3,
         same_frame: bool = False,
         clusters: int = 4,
+        lv_rel: float | None = None,
     ):
         super().__init__()
         for name, value in [("lambda_b", lambda_b), ("lambda_s", lambda_s),
@@ -126,7 +144,8 @@ class TimeLapseLoss(nn.Module):
         self.gamma_start, self.gamma_end = gamma_start, gamma_end
         self.gamma_decay = gamma_decay
         self.same_frame = same_frame
-        self.directional = DirectionalGradientNet(clusters) if lambda_v > 0 else None
+        self.directional = (DirectionalGradientNet(clusters, rel=lv_rel)
+                            if lambda_v > 0 else None)
 
     def forward(
         self,

@@ -44,3 +44,28 @@ TABLE3 = {"DDN": 14000, "CGAN": 1300, "JORDER": 2200, "DID": 13200,
 
 # Sec. IV-A: the time-lapse set.
 SCENES, FRAMES_PER_SCENE = 186, 30
+
+# The paper's claims this book tests, each with the item it rests on. Every
+# chapter's claims table tags the row that decides one of them with its key; the
+# last chapter gathers one verdict per claim.
+CLAIMS = {
+    "C1": ("adding the structure similarity loss L_s to L_r + L_b improves the "
+           "result", "Table VI, rows 1-2"),
+    "C2": ("adding the directional gradient loss L_v improves the result",
+           "Table VI, rows 5 and 7"),
+    "C3": ("adding the reconstruction loss L_r improves the result",
+           "Table VI, rows 6-7"),
+    "C4": ("with m = n in L_s the network learns not to remove rain",
+           "Sec. III-B, text"),
+    "C5": ("L_r is close to 0 after 10 % of training", "Sec. III-B, text"),
+    "C6": ("dynamic fusion beats concatenation", "Tables VI-VII"),
+    "C7": ("dynamic fusion beats element-wise sum and product", "Table VII"),
+    "C8": ("the network trained with r frames beats time-averaging of r frames, "
+           "most clearly for small r", "Figs. 13-14"),
+    "C9": ("the network improves with more frames per scene r", "Fig. 14"),
+    "C10": ("time-lapse training beats supervision by time-averaged pseudo "
+            "ground truth", "Fig. 14"),
+    "C11": ("a smaller network (kernels 1/3/5, fewer channels) costs only a "
+            "marginal drop", "Fig. 17"),
+    "C12": ("the method beats SPANet and PReNet", "Table V"),
+}

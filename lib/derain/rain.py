@@ -169,20 +169,42 @@ def _layer_geometry(rain: FrameRain) -> np.ndarray:
     return np.stack([rain.length * scale, sigma, amplitude, density], axis=1)
 
 
-def _expected_coverage(rain: FrameRain) -> float:
-    """Rough fraction of pixels that this frame's streaks brighten visibly.
+def _layer_areas(rain: FrameRain) -> np.ndarray:
+    """Visible area in px of one drop of each depth layer, shape (layers,).
 
     Each drop is treated as a capsule of the streak length whose half-width is
     where its mean-amplitude Gaussian profile falls below 2/255 on a black
-    background (the worst case); drops land as a Poisson process, so the
-    covered fraction is ``1 - exp(-sum(density * area))``.
+    background (the worst case).
     """
-    geometry = _layer_geometry(rain)
-    length, sigma, amplitude, density = geometry.T
+    length, sigma, amplitude, _ = _layer_geometry(rain).T
     peak = amplitude * np.mean(_DROP_AMPLITUDE) / _VISIBLE
     radius = sigma * np.sqrt(2.0 * np.log(np.maximum(peak, 1.0)))
-    area = (length + 2.0 * radius) * 2.0 * radius
-    return float(1.0 - np.exp(-np.sum(density * area)))
+    return (length + 2.0 * radius) * 2.0 * radius
+
+
+def _expected_coverage(rain: FrameRain) -> float:
+    """Rough fraction of pixels that this frame's streaks brighten visibly.
+
+    Drops land as a Poisson process, so the covered fraction is
+    ``1 - exp(-tau)`` with the optical depth ``tau = sum_l density_l * area_l``.
+    """
+    density = _layer_geometry(rain)[:, 3]
+    return float(-np.expm1(-np.sum(density * _layer_areas(rain))))
+
+
+def max_density(rain: FrameRain, max_coverage: float) -> float:
+    """The nearest-layer density at which this frame's expected coverage equals
+    ``max_coverage`` (its other parameters kept): ``-log(1 - c) / tau_1`` with
+    ``tau_1`` the optical depth per unit density. Computed in the exponent, so it
+    is finite for every draw, however dense (no ``log(1 - coverage)`` of a
+    coverage that rounds to 1)."""
+    depth = np.arange(rain.layers, dtype=np.float64)
+    # Optical depth per unit of nearest-layer density (the per-layer clip of the
+    # density at 1 ignored: it only matters for densities near 1).
+    per_density = float(np.sum(_DEPTH_DENSER**depth * _layer_areas(rain)))
+    if per_density <= 0.0:
+        return 1.0
+    return float(min(-math.log1p(-max_coverage) / per_density, 1.0))
 
 
 def _streak_kernels(
@@ -407,7 +429,8 @@ class RainSampler:
         jpeg_range: JPEG quality of compressed scenes, inclusive ints.
         max_coverage: cap on a frame's expected visibly-rainy pixel fraction;
             denser draws are thinned so that the per-pixel temporal median
-            of a scene stays close to its clean background.
+            of a scene stays close to its clean background. None: no cap,
+            the drawn density is rendered as drawn.
     """
 
     angle_range: tuple[float, float] = (-30.0, 30.0)
@@ -425,7 +448,7 @@ class RainSampler:
     noise_range: tuple[float, float] = (0.0, 0.02)
     jpeg_prob: float = 0.5
     jpeg_range: tuple[int, int] = (60, 95)
-    max_coverage: float = 0.2
+    max_coverage: float | None = 0.2
 
     def __post_init__(self) -> None:
         ranges = {
@@ -451,7 +474,8 @@ class RainSampler:
         )
         _check_real("RainSampler", "drift_sigma", self.drift_sigma, 0.0, 0.5)
         _check_real("RainSampler", "jpeg_prob", self.jpeg_prob, 0.0, 1.0)
-        _check_real("RainSampler", "max_coverage", self.max_coverage, 1e-3, 0.99)
+        if self.max_coverage is not None:
+            _check_real("RainSampler", "max_coverage", self.max_coverage, 1e-3, 0.99)
 
     def sample_scene(self, rng: np.random.Generator) -> dict:
         """Draw scene-level parameters.
@@ -519,11 +543,13 @@ class RainSampler:
             noise=float(scene["noise"]),
             jpeg_quality=scene["jpeg_quality"],
         )
-        coverage = _expected_coverage(rain)
-        if coverage > self.max_coverage:
-            # Coverage is 1 - exp(-density * k): rescale density to hit the cap.
-            scale = math.log1p(-self.max_coverage) / math.log1p(-coverage)
-            rain = dataclasses.replace(rain, density=rain.density * scale)
+        if self.max_coverage is not None:
+            # Coverage is 1 - exp(-density * tau_1): the density that hits the cap
+            # is solved in the exponent, so no draw is too dense to thin (the old
+            # rescaling took log(1 - coverage) of a coverage that rounds to 1.0).
+            cap = max_density(rain, self.max_coverage)
+            if rain.density > cap:
+                rain = dataclasses.replace(rain, density=cap)
         return rain
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from derain.book.chapters import stage_dir
+from derain.book.chapters import chapter, stage_dir
 from derain.data import SceneTestSet
 from derain.evaluation import (
+    INCONCLUSIVE,
     claims_table,
     evaluation_sets,
     load_model,
@@ -28,7 +29,9 @@ from derain.evaluation import (
     summarise,
     verdict,
 )
+from derain.evaluation.claims import decide, describe, detectable, paired
 from derain.training import load_base, load_runs, make_spec, run_all, run_dir, save_base
+from derain.training.runs import per_image
 
 # The stage whose settings and runs the other experiment chapters share.
 BASE_STAGE = "loss_ablation"
@@ -54,6 +57,9 @@ class Study:
     data_dir: Path
     out_dir: Path
     _floor: dict | None = field(default=None, repr=False)
+    # run name here -> (folder of the stage that trained it, its name there)
+    _sources: dict = field(default_factory=dict, repr=False)
+    _claims: list = field(default_factory=list, repr=False)
 
     @classmethod
     def create(cls, stage: str, training: dict, seeds: list[int], data_root,
@@ -103,12 +109,17 @@ class Study:
             seed_major: bool = False) -> pd.DataFrame:
         """Trains (or reads back) every configuration with every seed: one row of
         scores per run, in the order of :meth:`specs`."""
-        return run_all(self.specs(configs, seed_major), self.out_dir, self.data_dir,
-                       self.evaluation, workers=workers)
+        table = run_all(self.specs(configs, seed_major), self.out_dir,
+                        self.data_dir, self.evaluation, workers=workers)
+        for name in configs:
+            self._sources[name] = (self.out_dir, name)
+        return table
 
     def reuse(self, names: dict[str, str], stage: str = BASE_STAGE) -> pd.DataFrame:
         """The runs of another chapter, renamed: ``names`` maps their name there
         to the name here."""
+        for old, new in names.items():
+            self._sources[new] = (stage_dir(stage), old)
         return load_runs(stage_dir(stage), names)
 
     @property
@@ -118,6 +129,78 @@ class Study:
         if self._floor is None:
             self._floor = score(None, self.data_dir, self.evaluation)
         return self._floor
+
+    def scores(self, name: str, metric: str = "psnr", test_set: str = "test"
+               ) -> tuple[np.ndarray, list[str]]:
+        """Per-seed, per-image scores of run ``name`` on ``test_set``: an array
+        (seeds, images) and the image names. ``"rainy input"`` is the input
+        itself (one row)."""
+        if name == "rainy input":
+            images = self.floor["per_image"][test_set]
+            return np.array([images[metric]]), images["name"]
+        if name not in self._sources:
+            raise KeyError(f"no run {name!r} in this chapter (train it with run() "
+                           "or read it with reuse())")
+        folder, run_name = self._sources[name]
+        rows, names = [], None
+        for seed in self.seeds:
+            images = per_image(folder, run_name, seed)[test_set]
+            if names is not None and images["name"] != names:
+                raise ValueError(f"{name}: seeds scored on different images")
+            names = images["name"]
+            rows.append(images[metric])
+        return np.array(rows, dtype=float), names
+
+    def compare(self, better: str, worse: str, metric: str = "psnr",
+                test_set: str = "test") -> dict:
+        """The paired comparison of two runs on the same test images (see
+        :func:`~derain.evaluation.claims.paired`): how much ``better`` scores
+        above ``worse``."""
+        a, names = self.scores(better, metric, test_set)
+        b, other = self.scores(worse, metric, test_set)
+        if names != other:
+            raise ValueError(f"{better} and {worse} were scored on different images")
+        if len(b) == 1 and len(a) > 1:  # the input: the same for every seed
+            b = np.repeat(b, len(a), axis=0)
+        return paired(a, b, names)
+
+    def learned(self, name: str, test_set: str = "test") -> tuple[bool, dict]:
+        """Whether run ``name`` beats the rainy input by more than its interval
+        (the whole interval of its gain above 0): a comparison of two runs that
+        learned nothing says nothing."""
+        gain = self.compare(name, "rainy input", test_set=test_set)
+        return gain["low"] > 0, gain
+
+    def claim(self, key: str, text: str, better: str, worse: str, *,
+              direction: int = 1, margin: float = 0.0, reference: str | None = None,
+              paper: str = "", test_set: str = "test") -> dict:
+        """One row of the chapter's claims table: the paired comparison of
+        ``better`` against ``worse`` judged by
+        :func:`~derain.evaluation.claims.decide` (``direction``, ``margin``); when
+        ``reference`` (default ``better``) did not learn, the verdict is
+        inconclusive whatever the difference. ``key`` names the paper's claim
+        (:data:`derain.paper.CLAIMS`) the row decides, or is empty."""
+        result = self.compare(better, worse, test_set=test_set)
+        verdict_ = decide(result, direction, margin)
+        note = ""
+        reference = better if reference is None else reference
+        if reference != "rainy input":
+            ok, gain = self.learned(reference, test_set)
+            if not ok:
+                verdict_ = INCONCLUSIVE
+                note = f"; {reference} did not learn ({describe(gain)} over the input)"
+        row = {"key": key, "claim": text, "paper": paper,
+               "ours": describe(result) + note, "verdict": verdict_,
+               "detectable (dB)": round(detectable(result), 2),
+               "set": test_set, "chapter": chapter(self.out_dir.name).notebook}
+        self._claims.append(row)
+        return row
+
+    def claims(self) -> pd.DataFrame:
+        """Every claim this chapter tested, in order."""
+        return pd.DataFrame(self._claims, columns=[
+            "key", "claim", "paper", "ours", "verdict", "detectable (dB)", "set",
+            "chapter"])
 
     def model(self, name: str, seed: int | None = None, stage: str | None = None):
         """The trained network of run ``name`` (first seed by default), of this

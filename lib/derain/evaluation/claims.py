@@ -107,3 +107,102 @@ def format_score(mean: float, spread: float, digits: int = 2) -> str:
     if pd.isna(mean):
         return "-"
     return f"{mean:.{digits}f} ± {spread / 2:.{digits}f}"
+
+
+# ------------------------------------------------------ paired comparisons
+
+# Bootstrap resamples and the level of every interval the book reports.
+N_BOOT = 10_000
+LEVEL = 0.95
+
+
+def _groups(names: list[str] | None, n: int) -> np.ndarray:
+    """Group index per image: images of one scene (``"scene/frame"`` names) form
+    a group, so the bootstrap resamples scenes rather than frames that share a
+    background."""
+    if names is None:
+        return np.arange(n)
+    keys = [name.split("/")[0] for name in names]
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return np.array([index[k] for k in keys])
+
+
+def bootstrap_interval(diffs: np.ndarray, groups: np.ndarray | None = None,
+                       n_boot: int = N_BOOT, level: float = LEVEL,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-image differences
+    ``diffs`` (I,), resampling whole groups of images (``groups``: (I,) group
+    index; default: each image its own group)."""
+    diffs = np.asarray(diffs, dtype=float)
+    groups = np.arange(len(diffs)) if groups is None else np.asarray(groups)
+    n_groups = int(groups.max()) + 1
+    sums = np.bincount(groups, weights=diffs, minlength=n_groups)
+    counts = np.bincount(groups, minlength=n_groups).astype(float)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, n_groups, size=(n_boot, n_groups))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def paired(a: np.ndarray, b: np.ndarray, names: list[str] | None = None,
+           n_boot: int = N_BOOT) -> dict:
+    """How much ``a`` scores above ``b`` on the same test images.
+
+    a: (S_a, I), b: (S_b, I): per-seed, per-image scores in the same image order
+    (``names``, ``"scene/frame"``, group the bootstrap by scene). The effect is
+    the mean over images of the difference of the seed means; its interval is a
+    bootstrap over images (scenes); the seed spread is the standard deviation
+    over seeds of the per-seed mean difference (seed k of ``a`` against seed k of
+    ``b``; NaN with one seed). Returns ``effect``, ``low``, ``high``,
+    ``seed_spread``, ``seeds``, ``images``."""
+    a, b = np.atleast_2d(np.asarray(a, float)), np.atleast_2d(np.asarray(b, float))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"not the same images: {a.shape[1]} against {b.shape[1]}")
+    diffs = a.mean(axis=0) - b.mean(axis=0)
+    low, high = bootstrap_interval(diffs, _groups(names, len(diffs)), n_boot)
+    seeds = min(len(a), len(b))
+    per_seed = a[:seeds].mean(axis=1) - b[:seeds].mean(axis=1)
+    spread = float(np.std(per_seed, ddof=1)) if seeds > 1 else float("nan")
+    return {"effect": float(diffs.mean()), "low": low, "high": high,
+            "seed_spread": spread, "seeds": seeds, "images": len(diffs)}
+
+
+def decide(result: dict, direction: int = 1, margin: float = 0.0) -> Verdict:
+    """The verdict rule of the book, one place for every claim.
+
+    The claim is "``direction`` x effect exceeds ``margin``" (``margin`` 0: a
+    plain difference in the paper's direction). It **holds** when the whole
+    interval lies beyond the margin in that direction and the effect clears the
+    margin by more than the seed spread; it **does not hold** when the whole
+    interval lies on the other side of the margin, again by more than the seed
+    spread; otherwise it is **inconclusive**. A difference that seed noise alone
+    can produce decides nothing either way, and one seed shows no spread, so a
+    single-seed comparison never decides."""
+    effect = direction * result["effect"]
+    low, high = sorted((direction * result["low"], direction * result["high"]))
+    spread = result["seed_spread"]
+    if not np.isfinite(spread):
+        return INCONCLUSIVE
+    if low > margin and effect - margin > spread:
+        return HOLDS
+    if high < margin and margin - effect > spread:
+        return FAILS
+    return INCONCLUSIVE
+
+
+def detectable(result: dict) -> float:
+    """The smallest effect this comparison could have decided: larger than both
+    the half-width of its interval and the seed spread."""
+    half = (result["high"] - result["low"]) / 2
+    spread = result["seed_spread"] if np.isfinite(result["seed_spread"]) else np.inf
+    return float(max(half, spread))
+
+
+def describe(result: dict, unit: str = "dB") -> str:
+    """``"+0.42 dB [+0.30, +0.55], seed sd 0.08"``: an effect for a table cell."""
+    spread = result["seed_spread"]
+    sd = f"{spread:.2f}" if np.isfinite(spread) else "-"
+    return (f"{result['effect']:+.2f} {unit} [{result['low']:+.2f}, "
+            f"{result['high']:+.2f}], seed sd {sd}")

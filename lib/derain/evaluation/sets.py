@@ -28,17 +28,26 @@ def score(net: nn.Module | None, data_dir: str | Path, evaluation: dict) -> dict
     """PSNR/SSIM (Y channel) of ``net`` on the sets of ``evaluation``;
     ``net=None`` scores the rainy input itself, the floor of every table.
     Returns ``test_psnr``, ``test_ssim``, ``test_n`` and the same for
-    ``rain100l_*`` when that set is present."""
+    ``rain100l_*`` when that set is present, and under ``per_image`` each set's
+    image names and per-image scores (what the paired comparisons use)."""
     test = evaluate(net, SceneTestSet(data_dir, "test", evaluation["eval_frames"]),
                     progress=False)
     row = {"test_psnr": test["psnr"], "test_ssim": test["ssim"], "test_n": test["n"]}
+    images = {"test": _per_image(test)}
     if evaluation.get("rain100l"):
         r100 = evaluate(net, PairedFolder(evaluation["rain100l"],
                                           limit=evaluation.get("rain100l_limit")),
                         progress=False)
         row.update(rain100l_psnr=r100["psnr"], rain100l_ssim=r100["ssim"],
                    rain100l_n=r100["n"])
+        images["rain100l"] = _per_image(r100)
+    row["per_image"] = images
     return row
+
+
+def _per_image(scores: dict) -> dict:
+    return {key: [r[key] for r in scores["per_image"]]
+            for key in ("name", "psnr", "ssim")}
 
 
 def score_sets(nets: dict, sets: dict[str, Path], limits: dict[str, int | None]

@@ -147,9 +147,13 @@ class BilinearUp(nn.Module):
         self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(
-            x, self.kernel, stride=2, padding=1, groups=self.channels
-        )
+        # Always float32, even under bfloat16 autocast: oneDNN has no fast bfloat16
+        # depthwise transposed convolution on a CPU (about 10x slower than float32
+        # at these sizes, 15 % of a bfloat16 training step); cast back after.
+        with torch.autocast(x.device.type, enabled=False):
+            out = F.conv_transpose2d(x.float(), self.kernel, stride=2, padding=1,
+                                     groups=self.channels)
+        return out.to(x.dtype)
 
 
 def _decoder_stage(cin: int, mid: int, cout: int, slope: float,
@@ -179,6 +183,8 @@ class DerainNet(nn.Module):
         slope: negative slope of the activations; 0 is the paper's ReLU. A small
             slope keeps the thin full-resolution decoder of a narrow network from
             dying, which leaves the network stuck at the identity (chapter 2).
+        init: ``"default"`` (PyTorch's initialisation of every convolution) or
+            ``"kaiming"`` (He normal for the activations' slope; see below).
 
     forward(rainy: (N, C, H, W) in [0, 1]), any H, W >= 1, returns
     ``(background, rain)``, both (N, C, H, W); background in [0, 1].
@@ -192,8 +198,11 @@ class DerainNet(nn.Module):
         in_channels: int = 1,
         chunk: int = 32,
         slope: float = 0.0,
+        init: str = "default",
     ):
         super().__init__()
+        if init not in ("default", "kaiming"):
+            raise ValueError(f"init must be 'default' or 'kaiming', got {init!r}")
         ks = KERNEL_SETS[kernels] if isinstance(kernels, str) else tuple(kernels)
         if len(ks) != 3 or any(k < 1 or k % 2 == 0 for k in ks):
             raise ValueError(f"kernels must be three odd sizes, got {kernels!r}")
@@ -209,6 +218,8 @@ class DerainNet(nn.Module):
             "chunk": chunk,
             "slope": slope,
         }
+        if init != "default":  # saved models of the default init stay loadable
+            self.config["init"] = init
         self.in_channels = in_channels
         w1, w2, w3 = width, 2 * width, 4 * width
         if slope < 0:
@@ -232,8 +243,25 @@ class DerainNet(nn.Module):
         # identity (background = input) instead of from a random image; this is one
         # of the measures against the collapse to a constant background.
         last = self.dec1[-1]
+        if init == "kaiming":
+            # He initialisation (fan in, the activations' slope) keeps the scale of
+            # the features through the ~20 layers between the input and the last
+            # convolution; PyTorch's default shrinks it about 2.4x per layer, so
+            # the zero-initialised rain estimate takes ~150 steps to leave the
+            # identity. The fusion's filter generator keeps its own small
+            # initialisation and the last layer stays zero.
+            generator = getattr(getattr(self.fusion, "mix", None), "generator", None)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d) and module not in (last, generator):
+                    nn.init.kaiming_normal_(module.weight, a=slope,
+                                            nonlinearity="leaky_relu")
+                    nn.init.zeros_(module.bias)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        # channels_last weights and activations: oneDNN's fastest layout for these
+        # thin layers on a CPU (training 1.35x, inference 1.8x the speed of NCHW);
+        # load_state_dict copies into these tensors and keeps their layout.
+        self.to(memory_format=torch.channels_last)
 
     def predict_rain(self, rainy: torch.Tensor) -> torch.Tensor:
         """rainy: (N, C, H, W) with H, W divisible by 8 -> rain: (N, C, H, W)."""
@@ -253,7 +281,7 @@ class DerainNet(nn.Module):
                 f"got {tuple(rainy.shape)}"
             )
         h, w = rainy.shape[-2:]
-        x = pad_to_multiple(rainy, 8)
+        x = pad_to_multiple(rainy, 8).contiguous(memory_format=torch.channels_last)
         rain = self.predict_rain(x)[..., :h, :w]
         background = torch.clamp(rainy - rain, 0.0, 1.0)
         return background, rain

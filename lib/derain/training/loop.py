@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from derain.config import TrainConfig
+from derain.config import TrainConfig, lr_factor
 from derain.data import SceneTestSet
 from derain.evaluation import evaluate, pick_device, save_model
 from derain.metrics import COLLAPSE_RATIO
@@ -43,8 +43,10 @@ class _Run:
         self.objective.module.to(self.device)
         params = list(self.net.parameters()) + list(
             self.objective.module.parameters())
+        # One fused kernel for the whole update, on a CPU as on a GPU.
         self.optimizer = torch.optim.Adam(params, lr=config.lr,
-                                          betas=(config.beta1, config.beta2))
+                                          betas=(config.beta1, config.beta2),
+                                          fused=True)
         self.rng = np.random.default_rng(config.seed)
         self.history: dict = {"train": [], "val": [], "seconds": 0.0}
         self.step = 0
@@ -92,9 +94,14 @@ class _Run:
         scores = evaluate(self.net, val_set, progress=False)
         self.net.train()
         self.history["val"].append({"step": self.step, "psnr": scores["psnr"],
-                                    "ssim": scores["ssim"]})
+                                    "ssim": scores["ssim"],
+                                    "seconds": self.history["seconds"]})
 
     def train_step(self) -> dict[str, float]:
+        config = self.config
+        factor = lr_factor(self.step, config.steps, config.lr_schedule, config.warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.lr * factor
         total, parts = self.objective.step(self.net, self.rng, self.step, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()

@@ -57,6 +57,19 @@ class Objective:
         """The loss of one training step (a scalar tensor) and its parts."""
         raise NotImplementedError
 
+    def autocast(self, device: torch.device):
+        """The run's precision for the network's passes (bfloat16 autocast with
+        ``precision="bf16"``; a no-op otherwise)."""
+        return torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=self.config.precision == "bf16")
+
+    def forward(self, net: nn.Module, rainy: torch.Tensor):
+        """``(background, rain)`` of ``net`` on ``rainy`` in the run's precision,
+        returned as float32 so that every loss is computed in float32."""
+        with self.autocast(rainy.device):
+            out = net(rainy)
+        return tuple(t.float() for t in out)
+
 
 def _split(out: tuple[torch.Tensor, torch.Tensor], n: int):
     """The network's outputs on ``cat([frames_m, frames_n])``, split back."""
@@ -76,7 +89,7 @@ class TimeLapse(Objective):
         n = self.config.batch_size
         rainy_m, rainy_n = (t.to(device) for t in
                             self.frames.sample(n, self.config.crop, rng))
-        out_m, out_n = _split(net(torch.cat([rainy_m, rainy_n])), n)
+        out_m, out_n = _split(self.forward(net, torch.cat([rainy_m, rainy_n])), n)
         total, parts = self.module(rainy_m, rainy_n, out_m, out_n, step,
                                    self.config.steps)
         parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
@@ -97,7 +110,7 @@ class Supervised(Objective):
         n = self.config.batch_size
         rainy_m, rainy_n, target = (t.to(device) for t in
                                     self.frames.sample(n, self.config.crop, rng))
-        out_m, out_n = _split(net(torch.cat([rainy_m, rainy_n])), n)
+        out_m, out_n = _split(self.forward(net, torch.cat([rainy_m, rainy_n])), n)
         total, parts = supervised_l1(out_m, out_n, target)
         parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
         return total, parts
@@ -135,9 +148,10 @@ class GTRain(Objective):
         hooks = []
         if self.weight > 0:
             hooks = [enc.register_forward_hook(
-                lambda _m, _i, out: taps.append(out[1])) for enc in net.encoders]
+                lambda _m, _i, out: taps.append(out[1].float()))
+                for enc in net.encoders]
         try:
-            background, _ = net(rainy)
+            background, _ = self.forward(net, rainy)
         finally:
             for hook in hooks:
                 hook.remove()
@@ -145,8 +159,9 @@ class GTRain(Objective):
         total = loss_l1
         parts = {"L_l1": loss_l1.item()}
         if self.weight > 0:
-            loss_ri = rain_invariant_loss(taps, net.bottlenecks(target),
-                                          self.temperature)
+            with self.autocast(target.device):
+                clean_taps = [f.float() for f in net.bottlenecks(target)]
+            loss_ri = rain_invariant_loss(taps, clean_taps, self.temperature)
             total = total + self.weight * loss_ri
             parts["L_ri"] = loss_ri.item()
         parts["total"] = total.item()
@@ -172,7 +187,7 @@ class RainOerMe(Objective):
     def step(self, net, rng, step, device):
         inputs, goal = (t.to(device) for t in self.pairs.sample(
             2 * self.config.batch_size, self.config.crop, rng))
-        out = net(inputs)
+        out = self.forward(net, inputs)
         loss = (out[0] - goal).abs().mean()
         parts = {"L_sup": loss.item(), "total": loss.item(),
                  "contrast": contrast_ratio(out[0].detach(), inputs)}
@@ -191,7 +206,7 @@ class Rain2Avoid(Objective):
     def step(self, net, rng, step, device):
         rainy, mask = (t.to(device) for t in self.pairs.sample(
             2 * self.config.batch_size, self.config.crop, rng))
-        out = net(rainy)
+        out = self.forward(net, rainy)
         generator = torch.Generator(device=device).manual_seed(
             int(rng.integers(2**31)))
         total, parts = rain2avoid_loss(out[0], rainy, mask, generator=generator)

@@ -52,8 +52,8 @@ def cached_scores(out_dir: str | Path, spec: dict, evaluation: dict) -> dict | N
     except json.JSONDecodeError:
         return None
     if stored.get("spec") != _plain(spec) or stored.get("evaluation") != \
-            _plain(evaluation):
-        return None
+            _plain(evaluation) or "per_image" not in stored:
+        return None  # run (or resume to its end) and score again
     return stored
 
 
@@ -154,8 +154,23 @@ def run_all(specs: list[dict], out_dir: str | Path, data_dir: str | Path,
                 bar.update(1)
     bar.close()
     table = pd.DataFrame([{k: v for k, v in rows[key].items()
-                           if k not in ("spec", "evaluation")} for key in names])
+                           if k not in ("spec", "evaluation", "per_image")}
+                          for key in names])
     return table
+
+
+def per_image(out_dir: str | Path, name: str, seed: int) -> dict:
+    """The per-image scores a finished run stored (see
+    :func:`~derain.evaluation.sets.score`): set -> ``{"name", "psnr", "ssim"}``."""
+    path = run_dir(out_dir, {"name": name, "seed": seed}) / "scores.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that trains "
+                                f"{name!r}")
+    stored = json.loads(path.read_text())
+    if "per_image" not in stored:
+        raise KeyError(f"{path}: no per-image scores (made by an older version; "
+                       "delete the run folder to score it again)")
+    return stored["per_image"]
 
 
 def save_base(out_dir: str | Path, base: dict) -> Path:

@@ -1,4 +1,5 @@
-"""The verdict rule of the claims tables and the summaries it reads."""
+"""The verdict rule of the claims tables: paired comparisons over the same test
+images, a bootstrap interval over scenes, the seed spread beside it."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,13 @@ from derain.evaluation import (
     Verdict,
     format_score,
     summarise,
-    verdict,
+)
+from derain.evaluation.claims import (
+    bootstrap_interval,
+    decide,
+    describe,
+    detectable,
+    paired,
 )
 
 
@@ -20,22 +27,81 @@ def table(values):
                          for n, vs in values.items() for i, v in enumerate(vs)])
 
 
-def test_verdict_needs_a_difference_beyond_the_seed_range():
-    clear = table({"a": [31.0, 31.2], "b": [30.0, 30.1]})
-    assert verdict(clear, "a", "b", "test_psnr")["verdict"] == HOLDS
-    assert verdict(clear, "b", "a", "test_psnr")["verdict"] == FAILS
-    noisy = table({"a": [31.0, 30.0], "b": [30.4, 30.5]})
-    result = verdict(noisy, "a", "b", "test_psnr")
-    assert result["verdict"] == INCONCLUSIVE and result["spread"] == pytest.approx(1.0)
-    # Both stuck at the same value: no spread, but no difference worth a verdict.
-    stuck = table({"a": [29.88, 29.88], "b": [29.86, 29.86]})
-    assert verdict(stuck, "a", "b", "test_psnr")["verdict"] == INCONCLUSIVE
-    assert verdict(stuck, "a", "b", "test_psnr", min_difference=0.01)["verdict"] \
-        == HOLDS
-    one_seed = table({"a": [35.0], "b": [30.0]})
-    assert verdict(one_seed, "a", "b", "test_psnr")["verdict"] == INCONCLUSIVE
-    with pytest.raises(KeyError, match="no runs named"):
-        verdict(clear, "a", "c", "test_psnr")
+def runs(effect, seeds=3, images=60, image_sd=1.0, seed_sd=0.02, seed=0):
+    """Per-seed, per-image PSNR of two configurations on the same images: ``b``
+    plus ``effect``, each image with its own difficulty, each seed a small
+    offset."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(28, 2, images)
+    a = base + effect + rng.normal(0, image_sd, (seeds, images)) \
+        + rng.normal(0, seed_sd, (seeds, 1))
+    b = base + rng.normal(0, image_sd, (seeds, images)) \
+        + rng.normal(0, seed_sd, (seeds, 1))
+    return a, b
+
+
+def test_a_clear_difference_holds_and_its_reverse_does_not():
+    a, b = runs(0.5)
+    result = paired(a, b)
+    assert result["low"] < result["effect"] < result["high"]
+    assert 0.3 < result["effect"] < 0.7 and result["low"] > 0
+    assert decide(result) == HOLDS
+    assert decide(paired(b, a)) == FAILS
+    assert decide(result, direction=-1) == FAILS  # the paper said the opposite
+
+
+def test_no_difference_is_inconclusive():
+    a, b = runs(0.0)
+    assert decide(paired(a, b)) == INCONCLUSIVE
+
+
+def test_a_difference_within_the_seed_spread_decides_nothing():
+    # Tight per-image noise (a narrow interval) but seeds that scatter by far more
+    # than the effect: the interval alone would decide, the rule must not.
+    a, b = runs(0.1, images=400, image_sd=0.05, seed_sd=0.5, seed=3)
+    result = paired(a, b)
+    assert result["seed_spread"] > abs(result["effect"])
+    assert decide(result) == INCONCLUSIVE
+
+
+def test_one_seed_never_decides():
+    a, b = runs(2.0, seeds=1)
+    result = paired(a, b)
+    assert np.isnan(result["seed_spread"]) and decide(result) == INCONCLUSIVE
+    assert detectable(result) == np.inf
+
+
+def test_a_margin_turns_the_rule_into_a_bound():
+    # "at most 0.2 dB worse": a drop of 0.05 dB is within the bound, one of
+    # 0.8 dB is not.
+    small, ref = runs(-0.05, image_sd=0.2, seed_sd=0.01)
+    assert decide(paired(ref, small), direction=-1, margin=-0.2) == HOLDS
+    large, ref = runs(-0.8, image_sd=0.2, seed_sd=0.01)
+    assert decide(paired(ref, large), direction=-1, margin=-0.2) == FAILS
+
+
+def test_the_bootstrap_resamples_whole_scenes():
+    rng = np.random.default_rng(0)
+    # Ten scenes of five frames each; the frames of a scene share its offset.
+    offsets = np.repeat(rng.normal(0, 1, 10), 5)
+    diffs = offsets + rng.normal(0, 0.05, 50)
+    groups = np.repeat(np.arange(10), 5)
+    by_image = bootstrap_interval(diffs)
+    by_scene = bootstrap_interval(diffs, groups)
+    # Treating correlated frames as independent images understates the
+    # uncertainty: the scene bootstrap is wider.
+    assert (by_scene[1] - by_scene[0]) > 1.5 * (by_image[1] - by_image[0])
+    names = [f"s{g}/{k}" for g in range(10) for k in range(5)]
+    a = np.stack([diffs, diffs])
+    assert paired(a, np.zeros_like(a), names)["low"] == pytest.approx(by_scene[0])
+
+
+def test_describe_and_detectable():
+    result = {"effect": 0.42, "low": 0.3, "high": 0.55, "seed_spread": 0.08}
+    assert describe(result) == "+0.42 dB [+0.30, +0.55], seed sd 0.08"
+    assert detectable(result) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match="not the same images"):
+        paired(np.zeros((2, 3)), np.zeros((2, 4)))
 
 
 def test_summarise_gives_mean_and_range_per_name_in_order():

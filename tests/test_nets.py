@@ -301,13 +301,12 @@ def test_prenet_gradients_reach_the_first_layer():
 
 def test_kaiming_init_keeps_the_feature_scale_and_the_identity_start():
     x = torch.rand(2, 1, 32, 32)
-    scales = {}
+    scales, features = {}, {}
     for init in ("default", "kaiming"):
         torch.manual_seed(0)
         net = DerainNet(width=4, slope=0.01, init=init)
-        features = {}
         net.dec1[-2].register_forward_hook(
-            lambda _m, _i, out, init=init: features.__setitem__(init, out))
+            lambda _m, _i, out, key=init: features.__setitem__(key, out))
         background, _ = net(x)
         assert torch.equal(background, x)  # the rain estimate starts at zero
         scales[init] = features[init].std().item()

@@ -155,15 +155,22 @@ class TimeLapseLoss(nn.Module):
         out_n: tuple[torch.Tensor, torch.Tensor],
         step: int,
         total_steps: int,
+        shares: bool = False,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """With ``shares`` the parts also hold ``share_<term>``: each weighted
+        term's share of the gradient that reaches the network's rain estimates
+        (the norm of d(lambda * L)/dS over the sum of the norms): whether a term
+        acts at all, and how much next to the others."""
         bg_m, rain_m = out_m
         bg_n, rain_n = out_n
         total = rainy_m.new_zeros(())
         parts: dict[str, float] = {}
+        weighted: dict[str, torch.Tensor] = {}
         if self.lambda_b > 0:
             loss_b = (bg_m - bg_n).abs().mean()
             total = total + self.lambda_b * loss_b
             parts["L_b"] = loss_b.item()
+            weighted["L_b"] = self.lambda_b * loss_b
         if self.lambda_s > 0:
             gamma = gamma_schedule(
                 step, total_steps, self.gamma_start, self.gamma_end, self.gamma_decay
@@ -176,6 +183,7 @@ class TimeLapseLoss(nn.Module):
             total = total + self.lambda_s * gamma * loss_s
             parts["L_s"] = loss_s.item()
             parts["gamma"] = gamma
+            weighted["L_s"] = self.lambda_s * gamma * loss_s
         if self.lambda_r > 0:
             loss_r = (
                 (rainy_m - bg_m - rain_m).abs().mean()
@@ -183,12 +191,33 @@ class TimeLapseLoss(nn.Module):
             ) / 2
             total = total + self.lambda_r * loss_r
             parts["L_r"] = loss_r.item()
+            weighted["L_r"] = self.lambda_r * loss_r
         if self.directional is not None:
             loss_v = (self.directional(rain_m) + self.directional(rain_n)) / 2
             total = total + self.lambda_v * loss_v
             parts["L_v"] = loss_v.item()
+            weighted["L_v"] = self.lambda_v * loss_v
         parts["total"] = total.item()
+        if shares and rain_m.requires_grad:
+            parts.update(gradient_shares(weighted, [rain_m, rain_n]))
         return total, parts
+
+
+def gradient_shares(terms: dict[str, torch.Tensor],
+                    wrt: list[torch.Tensor]) -> dict[str, float]:
+    """``share_<name>`` of each loss term: the norm of its gradient with respect
+    to ``wrt`` over the sum of all terms' norms (the graph is kept for the real
+    backward pass)."""
+    norms = {}
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, wrt, retain_graph=True,
+                                    allow_unused=True)
+        norms[name] = float(sum(g.pow(2).sum() for g in grads
+                                if g is not None) ** 0.5) if any(
+            g is not None for g in grads) else 0.0
+    total = sum(norms.values())
+    return {f"share_{name}": (n / total if total > 0 else 0.0)
+            for name, n in norms.items()}
 
 
 def supervised_l1(

@@ -59,7 +59,8 @@ CLAIMS = {
            "Sec. III-B, text"),
     "C5": ("L_r is close to 0 after 10 % of training", "Sec. III-B, text"),
     "C6": ("dynamic fusion beats concatenation", "Tables VI-VII"),
-    "C7": ("dynamic fusion beats element-wise sum and product", "Table VII"),
+    "C7": ("dynamic fusion beats element-wise sum and product (the better of the "
+           "two)", "Table VII"),
     "C8": ("the network trained with r frames beats time-averaging of r frames, "
            "most clearly for small r", "Figs. 13-14"),
     "C9": ("the network improves with more frames per scene r", "Fig. 14"),

@@ -39,13 +39,14 @@ CHAPTERS = (
     Chapter("evaluate", "03_evaluate"),
     Chapter("benchmark", "04_benchmark"),
     Chapter("explore", "05_explore"),
-    Chapter("loss_ablation", "06_loss_ablation", claims=True),
-    Chapter("fusion", "07_fusion", claims=True),
-    Chapter("time_averaging", "08_time_averaging", claims=True),
-    Chapter("model_size", "09_model_size", claims=True),
-    Chapter("features", "10_features", claims=True),
-    Chapter("neighbours", "11_neighbours", claims=True),
-    Chapter("what_reproduces", "12_what_reproduces"),
+    Chapter("design", "06_design"),
+    Chapter("loss_ablation", "07_loss_ablation", claims=True),
+    Chapter("fusion", "08_fusion", claims=True),
+    Chapter("time_averaging", "09_time_averaging", claims=True),
+    Chapter("model_size", "10_model_size", claims=True),
+    Chapter("features", "11_features", claims=True),
+    Chapter("neighbours", "12_neighbours", claims=True),
+    Chapter("what_reproduces", "13_what_reproduces"),
 )
 
 # The pages of the book that are not chapters, after them in its table of contents.

@@ -529,3 +529,76 @@ def layers_diagram(layers: list[str], modules: dict[str, list[str]] | None = Non
                         arrowprops={"arrowstyle": "-|>", "color": "#888888"})
     fig.tight_layout()
     return fig
+
+
+def learning_curves(curves, controls: list[str]):
+    """Validation gain over the rainy input against training CPU-seconds, one
+    panel per control, one line per budget (the chosen budget: seed mean, the
+    seeds' range shaded)."""
+    fig, axes = plt.subplots(1, len(controls), figsize=(5.2 * len(controls), 3.6),
+                             squeeze=False)
+    for ax, control in zip(axes[0], controls, strict=True):
+        part = curves[curves["control"] == control]
+        for budget, rows in part.groupby("budget", sort=False):
+            by_step = rows.groupby("step")
+            seconds, gain = by_step["seconds"].mean(), by_step["val_gain"]
+            style = {"lw": 2.2, "color": "black"} if budget == "chosen" else {}
+            ax.plot(seconds, gain.mean(), marker="o", ms=3, label=budget, **style)
+            if rows["seed"].nunique() > 1:
+                ax.fill_between(seconds, gain.min(), gain.max(), alpha=0.2,
+                                color="gray")
+        ax.axhline(0, color="gray", ls="--", lw=1)
+        ax.set_xlabel("training CPU seconds")
+        ax.set_ylabel("validation PSNR gain over the input (dB)")
+        ax.set_title(control, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def gain_intervals(study, names: list[str], title: str, test_set: str = "test"):
+    """Each run's paired gain over the rainy input with its 95 % interval (bar),
+    each seed's gain (dots): the quantity a chapter compares, drawn from zero."""
+    rows = [n for n in names if n != "rainy input"]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    for i, name in enumerate(rows):
+        gain = study.compare(name, "rainy input", test_set=test_set)
+        ax.plot([gain["low"], gain["high"]], [i, i], color="#4477aa", lw=6,
+                alpha=0.5, solid_capstyle="butt")
+        ax.plot(gain["effect"], i, "o", color="#4477aa")
+        scores, _ = study.scores(name, test_set=test_set)
+        floor, _ = study.scores("rainy input", test_set=test_set)
+        ax.plot(scores.mean(axis=1) - floor.mean(), [i] * len(scores), "k.", ms=4)
+    ax.axvline(0, color="gray", ls="--", lw=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("PSNR gain over the rainy input (dB): mean, 95 % interval, seeds")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gain_vs_frames(study, frames: list[int], methods: list[str], reference: str):
+    """Fig. 14: each method's paired gain over the rainy input against r, frames
+    per scene (run names ``"<method> r=<r>"``), with 95 % intervals; the
+    ``reference`` run (independent of r) as a dashed band."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for method in methods:
+        gains = [study.compare(f"{method} r={r}", "rainy input") for r in frames]
+        ax.errorbar(frames, [g["effect"] for g in gains],
+                    yerr=[[g["effect"] - g["low"] for g in gains],
+                          [g["high"] - g["effect"] for g in gains]],
+                    marker="o", capsize=3, label=method)
+    ref = study.compare(reference, "rainy input")
+    ax.axhspan(ref["low"], ref["high"], color="green", alpha=0.15)
+    ax.axhline(ref["effect"], color="green", ls="--", lw=1, label=reference)
+    ax.axhline(0, color="gray", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(frames)
+    ax.set_xticklabels([str(r) for r in frames])
+    ax.set_xlabel("r, frames per scene")
+    ax.set_ylabel("PSNR gain over the rainy input (dB)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -20,24 +20,28 @@ import pandas as pd
 from derain.book.chapters import chapter, stage_dir
 from derain.data import SceneTestSet
 from derain.evaluation import (
+    FAILS,
+    HOLDS,
     INCONCLUSIVE,
-    claims_table,
     evaluation_sets,
     load_model,
     score,
     score_columns,
     summarise,
-    verdict,
 )
 from derain.evaluation.claims import decide, describe, detectable, paired
 from derain.training import load_base, load_runs, make_spec, run_all, run_dir, save_base
 from derain.training.runs import per_image
 
 # The stage whose settings and runs the other experiment chapters share.
-BASE_STAGE = "loss_ablation"
+BASE_STAGE = "design"
+# The scenes of the experiment chapters (heavier rain than the main set).
+EXPERIMENT_DATA = "experiments"
 # The full model of the experiment chapters: all four losses and the dynamic
 # fusion, a loss-ablation row that the later chapters reuse.
 FULL = "Lr+Lb+Ls+Lv+Dyn"
+# The positive control: the same network supervised with the clean background.
+SUPERVISED = "supervised, clean target"
 
 
 @dataclass
@@ -59,17 +63,20 @@ class Study:
     _floor: dict | None = field(default=None, repr=False)
     # run name here -> (folder of the stage that trained it, its name there)
     _sources: dict = field(default_factory=dict, repr=False)
+    # methods without seeds scored per image: name -> set -> per-image scores
+    _fixed: dict = field(default_factory=dict, repr=False)
     _claims: list = field(default_factory=list, repr=False)
 
     @classmethod
     def create(cls, stage: str, training: dict, seeds: list[int], data_root,
                eval_frames: int | None, rain100l_limit: int | None,
                device: str = "auto") -> Study:
-        """The settings of the base chapter, written to its ``base.json``."""
+        """The settings of the base chapter, written to its ``base.json``; the
+        runs train on the experiment scenes of the data stage."""
         out = stage_dir(stage)
         study = cls(training, list(seeds),
                     evaluation_sets(data_root, eval_frames, rain100l_limit, device),
-                    stage_dir("data"), out)
+                    stage_dir("data") / EXPERIMENT_DATA, out)
         save_base(out, {"training": training, "seeds": list(seeds),
                         "evaluation": study.evaluation,
                         "data_dir": str(study.data_dir)})
@@ -84,16 +91,17 @@ class Study:
         return cls(base["training"], base["seeds"], base["evaluation"],
                    Path(base["data_dir"]), out)
 
-    def specs(self, configs: dict[str, dict], seed_major: bool = False
-              ) -> list[dict]:
+    def specs(self, configs: dict[str, dict], seed_major: bool = False,
+              seeds: list[int] | None = None) -> list[dict]:
         """One spec per configuration and seed, configuration by configuration
         (or seed by seed with ``seed_major``); a configuration is the changes to
         the shared training block (a ``model`` with an ``arch`` replaces the
         network whole instead of being merged into the shared one)."""
+        seeds = self.seeds if seeds is None else seeds
         if seed_major:
-            order = [(name, seed) for seed in self.seeds for name in configs]
+            order = [(name, seed) for seed in seeds for name in configs]
         else:
-            order = [(name, seed) for name in configs for seed in self.seeds]
+            order = [(name, seed) for name in configs for seed in seeds]
         specs = []
         for name, seed in order:
             changes = configs[name]
@@ -106,10 +114,11 @@ class Study:
         return specs
 
     def run(self, configs: dict[str, dict], workers: int = 1,
-            seed_major: bool = False) -> pd.DataFrame:
-        """Trains (or reads back) every configuration with every seed: one row of
-        scores per run, in the order of :meth:`specs`."""
-        table = run_all(self.specs(configs, seed_major), self.out_dir,
+            seed_major: bool = False, seeds: list[int] | None = None
+            ) -> pd.DataFrame:
+        """Trains (or reads back) every configuration with every seed (or with
+        ``seeds``): one row of scores per run, in the order of :meth:`specs`."""
+        table = run_all(self.specs(configs, seed_major, seeds), self.out_dir,
                         self.data_dir, self.evaluation, workers=workers)
         for name in configs:
             self._sources[name] = (self.out_dir, name)
@@ -138,6 +147,9 @@ class Study:
         if name == "rainy input":
             images = self.floor["per_image"][test_set]
             return np.array([images[metric]]), images["name"]
+        if name in self._fixed:
+            images = self._fixed[name][test_set]
+            return np.array([images[metric]], dtype=float), images["name"]
         if name not in self._sources:
             raise KeyError(f"no run {name!r} in this chapter (train it with run() "
                            "or read it with reuse())")
@@ -160,9 +172,22 @@ class Study:
         b, other = self.scores(worse, metric, test_set)
         if names != other:
             raise ValueError(f"{better} and {worse} were scored on different images")
-        if len(b) == 1 and len(a) > 1:  # the input: the same for every seed
+        # A method without seeds is the same for every seed of the other side.
+        if len(b) == 1 and len(a) > 1:
             b = np.repeat(b, len(a), axis=0)
+        if len(a) == 1 and len(b) > 1:
+            a = np.repeat(a, len(b), axis=0)
         return paired(a, b, names)
+
+    def add_fixed(self, name: str, images: dict, test_set: str = "test") -> None:
+        """A method without seeds (time-averaging, a filter) with its per-image
+        scores (``{"name", "psnr", "ssim"}`` in the order of the runs' images),
+        so that runs can be compared with it like with another run."""
+        self._fixed.setdefault(name, {})[test_set] = images
+
+    def describe_gain(self, name: str, test_set: str = "test") -> str:
+        """A run's paired gain over the rainy input, for a table cell."""
+        return describe(self.compare(name, "rainy input", test_set=test_set))
 
     def learned(self, name: str, test_set: str = "test") -> tuple[bool, dict]:
         """Whether run ``name`` beats the rainy input by more than its interval
@@ -196,11 +221,39 @@ class Study:
         self._claims.append(row)
         return row
 
+    def claim_all(self, key: str, text: str, rows: list[dict],
+                  paper: str = "") -> dict:
+        """A claim that is the conjunction of several rows (e.g. "at every r"):
+        holds when every row holds, does not hold when any row does not,
+        inconclusive otherwise."""
+        verdicts = [row["verdict"] for row in rows]
+        if all(v == HOLDS for v in verdicts):
+            verdict_ = HOLDS
+        elif any(v == FAILS for v in verdicts):
+            verdict_ = FAILS
+        else:
+            verdict_ = INCONCLUSIVE
+        counts = ", ".join(f"{sum(v == w for v in verdicts)} {w}"
+                           for w in (HOLDS, FAILS, INCONCLUSIVE))
+        row = {"key": key, "claim": text, "paper": paper,
+               "ours": f"{len(rows)} comparisons: {counts}", "verdict": verdict_,
+               "detectable (dB)": max(r["detectable (dB)"] for r in rows),
+               "set": rows[0]["set"], "chapter": rows[0]["chapter"]}
+        self._claims.append(row)
+        return row
+
     def claims(self) -> pd.DataFrame:
         """Every claim this chapter tested, in order."""
         return pd.DataFrame(self._claims, columns=[
             "key", "claim", "paper", "ours", "verdict", "detectable (dB)", "set",
             "chapter"])
+
+    def history(self, name: str, seed: int | None = None) -> dict:
+        """The training history (``history.json``) of one of this chapter's runs."""
+        seed = self.seeds[0] if seed is None else seed
+        folder, run_name = self._sources.get(name, (self.out_dir, name))
+        path = run_dir(folder, {"name": run_name, "seed": seed}) / "history.json"
+        return json.loads(path.read_text())
 
     def model(self, name: str, seed: int | None = None, stage: str | None = None):
         """The trained network of run ``name`` (first seed by default), of this
@@ -245,39 +298,6 @@ def score_table(runs: pd.DataFrame, extra=None, rain100l_ssim: bool = True
     return pd.DataFrame(rows)
 
 
-def pair_claims(runs: pd.DataFrame, pairs: list[tuple[str, str, str]],
-                chapter: str, paper: dict[str, float] | None = None,
-                with_rain100l: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Claims that ``better`` beats ``worse`` on the synthetic test scenes, one per
-    ``(claim, better, worse)``, with the Rain100L difference beside when the runs
-    were scored on it. ``paper`` maps a configuration to the paper's PSNR (the
-    paper's difference is shown when it has both). Returns the claims table and
-    the detail of each verdict."""
-    rows, details = [], []
-    for claim, better, worse in pairs:
-        result = verdict(runs, better, worse, "test_psnr")
-        details.append({"claim": claim, **result})
-        ours = f"{result['difference']:+.2f} dB (seed range {result['spread']:.2f})"
-        if with_rain100l and "rain100l_psnr" in runs:
-            r100 = verdict(runs, better, worse, "rain100l_psnr")
-            ours += f"; Rain100L {r100['difference']:+.2f} ({r100['verdict']})"
-        known = paper is not None and better in paper and worse in paper
-        rows.append({"claim": claim,
-                     "paper": f"{paper[better] - paper[worse]:+.2f} dB" if known
-                     else "stated in the text",
-                     "ours": ours, "verdict": result["verdict"], "chapter": chapter})
-    return claims_table(rows), pd.DataFrame(details)
-
-
-def metric_panels(runs: pd.DataFrame) -> list[tuple[str, str]]:
-    """The score panels of a chapter's figures: the synthetic test scenes, and
-    Rain100L when the runs were scored on it."""
-    panels = [("test_psnr", "synthetic test, PSNR (dB)")]
-    if "rain100l_psnr" in runs:
-        panels.append(("rain100l_psnr", "Rain100L, PSNR (dB)"))
-    return panels
-
-
 def seed_means(runs: pd.DataFrame, rain100l: bool = False) -> dict[str, float]:
     """``<name>/test_psnr`` (and ``<name>/rain100l_psnr`` with ``rain100l`` when
     scored) of every configuration: a chapter's metrics file."""
@@ -287,8 +307,3 @@ def seed_means(runs: pd.DataFrame, rain100l: bool = False) -> dict[str, float]:
         if rain100l and "rain100l_psnr" in s:
             out[f"{name}/rain100l_psnr"] = float(s["rain100l_psnr"])
     return out
-
-
-def gains(runs: pd.DataFrame, floor: dict, metric: str = "test_psnr") -> np.ndarray:
-    """Per-run gain of ``metric`` over the rainy input."""
-    return runs[metric].to_numpy(float) - floor[metric]

@@ -13,14 +13,10 @@ from derain import paper
 from derain.evaluation import (
     FAILS,
     HOLDS,
-    INCONCLUSIVE,
-    MARGINAL_DB,
-    MIN_DIFFERENCE,
     NO_GAIN_DB,
     format_score,
     score_columns,
     summarise,
-    verdict,
 )
 
 # ------------------------------------------------------------------ Table III
@@ -90,56 +86,46 @@ def describe_configs(configs: dict[str, dict], training: dict) -> pd.DataFrame:
         for name, c in configs.items()]).fillna(False)
 
 
-def table6(runs: pd.DataFrame, floor: dict) -> pd.DataFrame:
-    """Table VI: the rainy input, then each configuration's scores, how many
-    seeds collapsed and how many left the identity (moved by more than
-    :data:`~derain.evaluation.MIN_DIFFERENCE` from the input), and the paper's
-    values as reference columns."""
-    rows = [{"configuration": "rainy input", "seeds": "",
+def table6(study, runs: pd.DataFrame) -> pd.DataFrame:
+    """Table VI: the rainy input, then each configuration's paired gain over the
+    input (with its interval), its PSNR/SSIM (seed mean ± half the seed range),
+    how many seeds collapsed, each loss term's mean share of the gradient over
+    training (blank where the term is off), and the paper's values as reference
+    columns."""
+    from derain.evaluation.claims import describe
+
+    floor = study.floor
+    rows = [{"configuration": "rainy input", "seeds": "", "gain over the input": "",
              "synthetic PSNR": f"{floor['test_psnr']:.2f}",
-             "synthetic SSIM": f"{floor['test_ssim']:.3f}",
-             **({"Rain100L PSNR": f"{floor['rain100l_psnr']:.2f}",
-                 "Rain100L SSIM": f"{floor['rain100l_ssim']:.3f}"}
-                if "rain100l_psnr" in floor else {}),
-             "collapsed": "", "moved": "", "paper's PSNR (reference)": "",
-             "paper's SSIM (reference)": ""}]
+             "synthetic SSIM": f"{floor['test_ssim']:.3f}"}]
     reference = {row["row"]: row["paper"] for row in paper.TABLE6}
     for name, s in summarise(runs).iterrows():
         mine = runs[runs["name"] == name]
-        collapsed = int(mine["collapsed"].sum())
-        moved = int((mine["test_psnr"] - floor["test_psnr"]).abs()
-                    .gt(MIN_DIFFERENCE).sum())
         ref = reference.get(name, ("", ""))
+        shares = {f"{term} share": (f"{mine[f'mean_share_{term}'].mean():.2f}"
+                                    if f"mean_share_{term}" in mine
+                                    and mine[f"mean_share_{term}"].notna().any()
+                                    else "")
+                  for term in ("L_b", "L_s", "L_v", "L_r")}
         rows.append({
-            "configuration": name, "seeds": int(s["seeds"]), **score_columns(s),
-            "collapsed": f"{collapsed}/{int(s['seeds'])}",
-            "moved": f"{moved}/{int(s['seeds'])}",
+            "configuration": name, "seeds": int(s["seeds"]),
+            "gain over the input": describe(study.compare(name, "rainy input")),
+            **score_columns(s, rain100l_ssim=False),
+            "collapsed": f"{int(mine['collapsed'].sum())}/{int(s['seeds'])}",
+            **shares,
             "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
         })
-    return pd.DataFrame(rows).set_index("configuration")
+    return pd.DataFrame(rows).set_index("configuration").fillna("")
 
 
-def control_claim(runs: pd.DataFrame, floor: dict, name: str,
-                  chapter: str) -> dict:
-    """The m = n control against the input: "does not learn to remove rain"
-    means no gain over the rainy input (below
-    :data:`~derain.evaluation.NO_GAIN_DB` in every seed)."""
-    gain = runs.loc[runs["name"] == name, "test_psnr"].to_numpy() \
-        - floor["test_psnr"]
-    small = np.abs(gain) < NO_GAIN_DB
-    return {
-        "claim": "with m = n the output stays the rainy input (no gain over it)",
-        "paper": "stated in the text", "ours": f"{gain.mean():+.2f} dB over the "
-        f"input (seeds {', '.join(f'{g:+.2f}' for g in gain)})",
-        "verdict": HOLDS if np.all(small) else
-        (INCONCLUSIVE if np.any(small) else FAILS),
-        "chapter": chapter}
+def lr_claim(runs: pd.DataFrame, study) -> list[dict]:
+    """The paper: "this loss reaches close to 0 after 10% of training" (claim
+    C5), read from the logs of every run with L_r: at most 1e-4 (mean
+    |I - B - S| per pixel) at 10 % of training. L_r counts only where the clipping
+    acts; runs that collapsed clip most of the image, so they are reported apart.
+    Empty when no run logged L_r."""
+    from derain.book.chapters import chapter
 
-
-def lr_claim(runs: pd.DataFrame, chapter: str) -> list[dict]:
-    """The paper: "this loss reaches close to 0 after 10% of training". L_r
-    counts only where the clipping acts; runs that collapsed clip most of the
-    image, so they are reported apart. Empty when no run logged L_r."""
     with_r = runs[runs["L_r_at_10pct"].notna()] if "L_r_at_10pct" in runs \
         else runs[:0]
     sane = with_r[~with_r["collapsed"].astype(bool)]
@@ -150,26 +136,30 @@ def lr_claim(runs: pd.DataFrame, chapter: str) -> list[dict]:
     note = (f"; the {len(collapsed_r)} collapsed runs: up to {collapsed_r.max():.3f}"
             if len(collapsed_r) else "")
     return [{
-        "claim": "L_r is close to 0 after 10 % of training",
+        "key": "C5", "claim": "L_r is close to 0 after 10 % of training",
         "paper": "stated in the text",
         "ours": f"L_r at 10 % at most {worst:.1e} (mean |I - B - S| per pixel, "
                 f"{len(sane)} runs that kept the scene){note}",
-        "verdict": HOLDS if worst < 1e-4 else FAILS,
-        "chapter": chapter}]
+        "verdict": HOLDS if worst < 1e-4 else FAILS, "detectable (dB)": np.nan,
+        "set": "training logs", "chapter": chapter(study.out_dir.name).notebook}]
 
 
 # ------------------------------------------------------------------ Table VII
 
 
-def table7(runs: pd.DataFrame, trained_here: list[str]) -> pd.DataFrame:
-    """Table VII: each fusion's scores, where it was trained, and the paper's
-    values as reference columns."""
+def table7(study, runs: pd.DataFrame, trained_here: list[str]) -> pd.DataFrame:
+    """Table VII: each fusion's paired gain over the input (with its interval),
+    PSNR/SSIM (seed mean ± half the seed range), where it was trained, and the
+    paper's values as reference columns."""
+    from derain.evaluation.claims import describe
+
     rows = []
     for name, s in summarise(runs).iterrows():
         ref = paper.TABLE7.get(name, ("", ""))
         rows.append({
             "fusion": name, "seeds": int(s["seeds"]),
-            "trained in": "this chapter" if name in trained_here else "loss ablation",
+            "trained in": "this chapter" if name in trained_here else "chapter 6-7",
+            "gain over the input": describe(study.compare(name, "rainy input")),
             **score_columns(s),
             "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
         })
@@ -177,34 +167,6 @@ def table7(runs: pd.DataFrame, trained_here: list[str]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ Fig. 17
-
-
-def marginal_drop_claims(runs: pd.DataFrame, reference: str,
-                         parameters: dict[str, int], chapter: str) -> pd.DataFrame:
-    """"Only a marginal drop" for each smaller model against ``reference``: a drop
-    of at most :data:`~derain.evaluation.MARGINAL_DB` holds; a larger drop within
-    the seed range is inconclusive."""
-    claims = []
-    for name in summarise(runs).index:
-        if name == reference:
-            continue
-        result = verdict(runs, reference, name, "test_psnr")
-        drop = result["difference"]
-        if drop <= MARGINAL_DB:
-            outcome = HOLDS
-        elif result["verdict"] == INCONCLUSIVE:
-            outcome = INCONCLUSIVE
-        else:
-            outcome = FAILS
-        claims.append({
-            "claim": f"shrinking to {name} ({parameters[name]:,} parameters) costs "
-                     "only a marginal drop",
-            "paper": "marginal drop (Fig. 17)",
-            "ours": f"{drop:+.2f} dB below {reference} (seed range "
-                    f"{result['spread']:.2f})",
-            "verdict": outcome, "chapter": chapter})
-    return pd.DataFrame(claims, columns=["claim", "paper", "ours", "verdict",
-                                         "chapter"])
 
 
 # -------------------------------------------------------------------- Table V
@@ -237,82 +199,6 @@ def table5(scores: pd.DataFrame, methods: dict[str, tuple[str, str]],
         row["paper's Rain100L PSNR (reference)"] = ref[0] if ref else ""
         table.append(row)
     return pd.DataFrame(table).set_index("method")
-
-
-def neighbour_claims(scores: pd.DataFrame, learned: list[str], sets: list[str],
-                     chapter: str) -> pd.DataFrame:
-    """Per set: time-lapse training against each neighbour that needs no ground
-    truth or that the paper compares with, and against the supervised upper
-    bound."""
-    per_seed = scores[scores["name"].isin(learned)]
-    claims = []
-    for set_name in sets:
-        table_set = per_seed[per_seed["set"] == set_name]
-        for other in ["SPANet-style", "Rain O'er Me-style", "Rain2Avoid-style",
-                      "PReNet-style"]:
-            result = verdict(table_set, "time-lapse (ours)", other, "psnr")
-            paper_claim = "beats SPANet and PReNet in Table V" if other in \
-                ("SPANet-style", "PReNet-style") else "- (not in the paper)"
-            claims.append({
-                "claim": f"time-lapse training beats {other} ({set_name})",
-                "paper": paper_claim,
-                "ours": f"{result['difference']:+.2f} dB (seed range "
-                        f"{result['spread']:.2f})",
-                "verdict": result["verdict"], "chapter": chapter})
-        gap = verdict(table_set, "supervised upper bound", "time-lapse (ours)",
-                      "psnr")
-        claims.append({
-            "claim": f"time-lapse training is as good as the supervised upper "
-                     f"bound ({set_name})",
-            "paper": "- (not measured in the paper)",
-            "ours": f"{-gap['difference']:+.2f} dB against it (seed range "
-                    f"{gap['spread']:.2f})",
-            "verdict": {HOLDS: FAILS, FAILS: HOLDS}.get(gap["verdict"],
-                                                        INCONCLUSIVE),
-            "chapter": chapter})
-    return pd.DataFrame(claims, columns=["claim", "paper", "ours", "verdict",
-                                         "chapter"])
-
-
-# ----------------------------------------------------------- Figs. 13 and 14
-
-
-def frames_of(name: str) -> int | None:
-    """r of a time-averaging run name such as ``"time-lapse r=4"``."""
-    return int(name.split("r=")[1]) if "r=" in name else None
-
-
-def time_averaging_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each method at each r: seeds and formatted scores, indexed by (method, r)."""
-    table = []
-    for name, s in summarise(runs).iterrows():
-        table.append({
-            "method": name.split(" r=")[0], "r": frames_of(name),
-            "seeds": int(s["seeds"]), **score_columns(s, rain100l_ssim=False),
-        })
-    return pd.DataFrame(table).sort_values(["method", "r"]).set_index(["method",
-                                                                       "r"])
-
-
-# -------------------------------------------------------------------- Fig. 19
-
-
-def heavy_rain_claim(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
-    """The paper shows failures in heavy rain without a number. Read here as: at
-    the heaviest rain the model's gain over the input falls below
-    :data:`~derain.evaluation.NO_GAIN_DB` (it leaves the rain as it was) or turns
-    negative, whatever the veil."""
-    lo, hi = table["density"].min(), table["density"].max()
-    lightest = table.loc[table["density"] == lo, "gain (dB)"]
-    heaviest = table.loc[table["density"] == hi, "gain (dB)"]
-    fails = bool((heaviest < NO_GAIN_DB).all())
-    return pd.DataFrame([{
-        "claim": "the model fails in heavy rain",
-        "paper": "qualitative (Fig. 19)",
-        "ours": f"gain {lightest.mean():+.2f} dB at density {lo}, "
-                f"{heaviest.mean():+.2f} dB at {hi} (mean over veils)",
-        "verdict": HOLDS if fails else FAILS,
-        "chapter": chapter}])
 
 
 def training_speed(runs: pd.DataFrame, parameters: dict[str, int],
@@ -405,3 +291,128 @@ def lr_at_tenth(log: pd.DataFrame, steps: int) -> pd.DataFrame:
         "L_r at end": log.iloc[-1]["L_r"],
         "L_b at end (for scale)": log.iloc[-1]["L_b"],
     }])
+
+
+# ----------------------------------------------------------- the design
+
+
+def learning_curves(study, budgets: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """Validation PSNR against training CPU-seconds of each budget's runs:
+    ``budgets[budget][control] = run name`` (every seed the run has). One row per
+    validation point, with the gain over the rainy input on the same validation
+    images."""
+    from derain.data import SceneTestSet
+    from derain.evaluation import evaluate
+    from derain.training.loop import VAL_FRAMES
+
+    val_input = evaluate(None, SceneTestSet(study.data_dir, "val", VAL_FRAMES),
+                         progress=False)["psnr"]
+    rows = []
+    for budget, controls in budgets.items():
+        for control, name in controls.items():
+            for seed in study.seeds:
+                try:
+                    history = study.history(name, seed)
+                except FileNotFoundError:
+                    continue  # a candidate trains the first seed only
+                for point in history["val"]:
+                    rows.append({"budget": budget, "control": control, "seed": seed,
+                                 "step": point["step"], "seconds": point["seconds"],
+                                 "val_psnr": point["psnr"],
+                                 "val_gain": point["psnr"] - val_input})
+    return pd.DataFrame(rows)
+
+
+def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
+                targets: tuple[float, float] = (1.5, 3.0)) -> tuple[str, pd.DataFrame]:
+    """The rule of the design, on validation only: the cheapest budget (training
+    CPU-seconds of its full method) whose final validation gains reach
+    ``targets`` (full method, supervised control); when none does, the budget
+    whose full method gains most. Returns the pick and the table it was made
+    from (first seed of every budget, so that all are compared alike)."""
+    first = curves[curves["seed"] == curves["seed"].min()]
+    last = first.sort_values("step").groupby(["budget", "control"]).tail(1)
+    table = last.pivot(index="budget", columns="control", values="val_gain")
+    table["CPU seconds (full method)"] = last[last["control"] == full] \
+        .set_index("budget")["seconds"]
+    table["reaches the targets"] = (table[full] >= targets[0]) & \
+        (table[supervised] >= targets[1])
+    ok = table[table["reaches the targets"]]
+    pick = ok["CPU seconds (full method)"].idxmin() if len(ok) else table[full].idxmax()
+    table = table.rename(columns={full: "full method, val gain (dB)",
+                                  supervised: "supervised, val gain (dB)"})
+    return str(pick), table.round(3)
+
+
+def design_check(study, full: str, supervised: str) -> pd.DataFrame:
+    """The chosen budget against the design's targets on the test scenes: each
+    control's gain over the input (paired, with its interval), the seed sd of
+    the full method's test PSNR, and how many test images each run is scored
+    on."""
+    from derain.evaluation.claims import describe
+
+    rows = []
+    for control, target in ((supervised, 3.0), (full, 1.5)):
+        gain = study.compare(control, "rainy input")
+        rows.append({"control": control, "measured": describe(gain),
+                     "gain (dB)": gain["effect"], "target": f">= +{target:.1f} dB",
+                     "met": bool(gain["effect"] >= target)})
+    runs = pd.DataFrame([{"seed": s, "psnr": float(np.mean(p))} for s, p in
+                         zip(study.seeds, study.scores(full)[0], strict=True)])
+    sd = float(runs["psnr"].std(ddof=1)) if len(runs) > 1 else float("nan")
+    rows.append({"control": f"{full}: seed sd of test PSNR",
+                 "measured": f"{sd:.3f} dB ({len(runs)} seeds)",
+                 "target": "<= 0.15 dB", "met": bool(sd <= 0.15)})
+    n = len(study.scores(full)[1])
+    rows.append({"control": "test images scored per run", "measured": str(n),
+                 "target": ">= 100", "met": n >= 100})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------- Figs. 13 and 14
+
+
+def time_averaging_table(study, frames: list[int], methods: list[str],
+                         reference: str) -> pd.DataFrame:
+    """Each method at each r (run names ``"<method> r=<r>"``) and the
+    ``reference`` run: paired gain over the rainy input with its interval, and
+    the PSNR (mean over seeds and images). Indexed by (method, r)."""
+    from derain.evaluation.claims import describe
+
+    rows = []
+    for method in methods:
+        for r in frames:
+            name = f"{method} r={r}"
+            scores, _ = study.scores(name)
+            rows.append({"method": method, "r": r,
+                         "gain over the input": describe(
+                             study.compare(name, "rainy input")),
+                         "PSNR": round(float(scores.mean()), 2),
+                         "seeds": len(scores) if method != "median of" else "-"})
+    scores, _ = study.scores(reference)
+    rows.append({"method": reference, "r": None,
+                 "gain over the input": describe(study.compare(reference,
+                                                               "rainy input")),
+                 "PSNR": round(float(scores.mean()), 2), "seeds": len(scores)})
+    return pd.DataFrame(rows).set_index(["method", "r"])
+
+
+# -------------------------------------------------------------------- Fig. 19
+
+
+def heavy_rain_claim(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
+    """The paper shows failures in heavy rain without a number. Read here as: at
+    the heaviest rain the model's gain over the input falls below
+    :data:`~derain.evaluation.NO_GAIN_DB` (it leaves the rain as it was) or turns
+    negative, whatever the veil."""
+    lo, hi = table["density"].min(), table["density"].max()
+    lightest = table.loc[table["density"] == lo, "gain (dB)"]
+    heaviest = table.loc[table["density"] == hi, "gain (dB)"]
+    fails = bool((heaviest < NO_GAIN_DB).all())
+    return pd.DataFrame([{
+        "key": "", "claim": "the model fails in heavy rain",
+        "paper": "qualitative (Fig. 19)",
+        "ours": f"gain {lightest.mean():+.2f} dB at density {lo}, "
+                f"{heaviest.mean():+.2f} dB at {hi} (mean over veils)",
+        "verdict": HOLDS if fails else FAILS, "detectable (dB)": np.nan,
+        "set": "one test scene", "chapter": chapter}])

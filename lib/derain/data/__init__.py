@@ -27,6 +27,7 @@ from derain.data.scenes import (
     load_manifest,
     render_dataset,
     render_variant,
+    rendered_rain,
     rendered_variant,
     scene_statistics,
     split_scenes,
@@ -48,7 +49,7 @@ __all__ = [
     "TRAIN_SETS", "TimeLapseFrames", "UnpairedFolder", "available_sets",
     "coarse_clean_label", "collect_backgrounds", "dominant_orientation",
     "ldgp_mask", "load_clean", "load_frames", "load_manifest", "percentile_target",
-    "render_dataset", "render_variant", "rendered_variant", "scene_statistics",
-    "shared_frames", "single_image_filter", "split_scenes", "temporal_mean",
-    "temporal_median", "to_channels", "transfer_rain",
+    "render_dataset", "render_variant", "rendered_rain", "rendered_variant",
+    "scene_statistics", "shared_frames", "single_image_filter", "split_scenes",
+    "temporal_mean", "temporal_median", "to_channels", "transfer_rain",
 ]

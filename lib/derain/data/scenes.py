@@ -287,3 +287,18 @@ def scene_statistics(data_dir: str | Path, manifest: dict,
         row = rain_statistics(load_frames(data_dir, scene), load_clean(data_dir, scene))
         rows.append({"split": scene["split"], "scene": scene["name"], **row})
     return rows
+
+
+def rendered_rain(manifest: dict, split: str = "train"):
+    """The rain as rendered in one split (each frame's parameters after the
+    coverage cap thinned its density): the 5th, 50th and 95th percentile of
+    every numeric frame parameter, one row per parameter. What a chapter quotes
+    as "the rain" comes from here, not from the sampler's ranges."""
+    import pandas as pd
+
+    frames = pd.DataFrame([f for s in split_scenes(manifest, split)
+                           for f in s["frames"]])
+    numeric = frames.select_dtypes("number").drop(columns=["jpeg_quality"],
+                                                  errors="ignore")
+    return numeric.quantile([0.05, 0.5, 0.95]).T.rename(
+        columns={0.05: "5 %", 0.5: "median", 0.95: "95 %"})

@@ -9,14 +9,12 @@ from derain.evaluation.claims import (
     INCONCLUSIVE,
     MARGINAL_DB,
     METRICS,
-    MIN_DIFFERENCE,
     NO_GAIN_DB,
     Verdict,
     claims_table,
     format_score,
     score_columns,
     summarise,
-    verdict,
 )
 from derain.evaluation.inference import (
     derain,
@@ -28,8 +26,8 @@ from derain.evaluation.inference import (
 from derain.evaluation.sets import evaluation_sets, score
 
 __all__ = [
-    "FAILS", "HOLDS", "INCONCLUSIVE", "MARGINAL_DB", "METRICS", "MIN_DIFFERENCE",
+    "FAILS", "HOLDS", "INCONCLUSIVE", "MARGINAL_DB", "METRICS",
     "NO_GAIN_DB", "Verdict", "claims_table", "derain", "evaluate",
     "evaluation_sets", "format_score", "load_model", "pick_device", "save_model",
-    "score", "score_columns", "summarise", "verdict",
+    "score", "score_columns", "summarise",
 ]

@@ -25,9 +25,6 @@ class Verdict(StrEnum):
 
 HOLDS, FAILS, INCONCLUSIVE = Verdict.HOLDS, Verdict.FAILS, Verdict.INCONCLUSIVE
 
-# Below this, a difference of mean PSNR says nothing whatever the seeds do: two
-# configurations that both stayed at the identity differ by hundredths of a dB.
-MIN_DIFFERENCE = 0.05
 # A gain over the input this small (dB) leaves the rain as it was: a model "does
 # not learn to remove rain" or "fails" below it.
 NO_GAIN_DB = 0.1
@@ -46,35 +43,6 @@ def summarise(table: pd.DataFrame, metrics=METRICS, by: str = "name"
         out[metric] = groups[metric].mean()
         out[f"{metric}_spread"] = groups[metric].max() - groups[metric].min()
     return out
-
-
-def verdict(table: pd.DataFrame, better: str, worse: str, metric: str,
-            min_difference: float = MIN_DIFFERENCE) -> dict:
-    """Tests the claim "``better`` scores higher than ``worse`` on ``metric``".
-
-    The difference of the seed means counts only when it exceeds the seed-to-seed
-    spread (max - min over seeds) of either run and ``min_difference`` (in the
-    metric's unit; pass a smaller one for SSIM): then the claim holds or does not
-    hold by its sign; otherwise it is inconclusive. Needs at least two seeds of
-    each, since one seed shows no spread."""
-    values = {}
-    for name in (better, worse):
-        vals = table.loc[table["name"] == name, metric].dropna().to_numpy(float)
-        if len(vals) == 0:
-            raise KeyError(f"no runs named {name!r} with {metric!r}")
-        values[name] = vals
-    a, b = values[better], values[worse]
-    diff = float(a.mean() - b.mean())
-    spread = float(max(np.ptp(a), np.ptp(b)))
-    if min(len(a), len(b)) < 2:
-        result = INCONCLUSIVE
-    elif abs(diff) <= max(spread, min_difference):
-        result = INCONCLUSIVE
-    else:
-        result = HOLDS if diff > 0 else FAILS
-    return {"better": better, "worse": worse, "metric": metric,
-            "mean_better": float(a.mean()), "mean_worse": float(b.mean()),
-            "difference": diff, "spread": spread, "verdict": result}
 
 
 def claims_table(rows: list[dict]) -> pd.DataFrame:

@@ -65,3 +65,31 @@ def score_floors(floors: dict[str, tuple[Callable, bool]], sets: dict[str, Path]
             rows.append({"name": name, "seed": 0, "set": set_name,
                          **score_floor(fn, pairs, multi)})
     return rows
+
+
+def averaging_scores(data_dir: str | Path, manifest: dict, names: list[str],
+                     frames: int, how: str = "median", split: str = "test"
+                     ) -> dict[str, list]:
+    """Per-image scores of time-averaging on held-out scenes: for each test image
+    ``"scene/frame"`` of ``names``, the per-pixel mean or median of the first
+    ``frames`` frames of its scene against the clean background (the same value
+    for every frame of a scene: averaging uses the whole sequence). Returns
+    ``{"name", "psnr", "ssim"}`` lists in the order of ``names``, the form of a
+    run's per-image scores."""
+    scenes = {s["name"]: s for s in split_scenes(manifest, split)}
+    cache: dict[str, tuple[float, float]] = {}
+    out = {"name": list(names), "psnr": [], "ssim": []}
+    for name in names:
+        scene = name.split("/")[0]
+        if scene not in cache:
+            stack = load_frames(data_dir, scenes[scene])
+            if len(stack) < frames:
+                raise ValueError(f"{scene}: {len(stack)} frames, fewer than r = "
+                                 f"{frames}; render more test frames")
+            image = (np.median(stack[:frames], axis=0) if how == "median"
+                     else stack[:frames].mean(axis=0))
+            clean = load_clean(data_dir, scenes[scene])
+            cache[scene] = (psnr(image, clean), ssim(image, clean))
+        out["psnr"].append(cache[scene][0])
+        out["ssim"].append(cache[scene][1])
+    return out

@@ -147,13 +147,17 @@ class BilinearUp(nn.Module):
         self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Always float32, even under bfloat16 autocast: oneDNN has no fast bfloat16
-        # depthwise transposed convolution on a CPU (about 10x slower than float32
-        # at these sizes, 15 % of a bfloat16 training step); cast back after.
-        with torch.autocast(x.device.type, enabled=False):
-            out = F.conv_transpose2d(x.float(), self.kernel, stride=2, padding=1,
-                                     groups=self.channels)
-        return out.to(x.dtype)
+        if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(
+                x.device.type):
+            # float32 even under bfloat16 autocast: oneDNN has no fast bfloat16
+            # depthwise transposed convolution on a CPU (about 10x slower than
+            # float32 at these sizes, 15 % of a bfloat16 training step).
+            with torch.autocast(x.device.type, enabled=False):
+                out = F.conv_transpose2d(x.float(), self.kernel, stride=2,
+                                         padding=1, groups=self.channels)
+            return out.to(x.dtype)
+        return F.conv_transpose2d(x, self.kernel, stride=2, padding=1,
+                                  groups=self.channels)
 
 
 def _decoder_stage(cin: int, mid: int, cout: int, slope: float,

@@ -146,7 +146,9 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
         run.history["seconds"] += time.perf_counter() - start
         step = run.step
         if step % config.log_every == 0 or step == steps:
-            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+            keys = dict.fromkeys(k for w in window for k in w)
+            mean = {k: float(np.mean([w[k] for w in window if k in w]))
+                    for k in keys}
             run.history["train"].append({"step": step, **mean})
             bar.set_postfix(loss=f"{mean['total']:.4f}",
                             contrast=f"{mean['contrast']:.2f}")

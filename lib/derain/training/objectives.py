@@ -90,8 +90,10 @@ class TimeLapse(Objective):
         rainy_m, rainy_n = (t.to(device) for t in
                             self.frames.sample(n, self.config.crop, rng))
         out_m, out_n = _split(self.forward(net, torch.cat([rainy_m, rainy_n])), n)
+        # Each term's share of the gradient, at the steps that close a log window.
+        shares = (step + 1) % self.config.log_every == 0
         total, parts = self.module(rainy_m, rainy_n, out_m, out_n, step,
-                                   self.config.steps)
+                                   self.config.steps, shares=shares)
         parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
         return total, parts
 

@@ -19,6 +19,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -68,6 +69,10 @@ def _history_summary(history: dict, steps: int) -> dict:
         for key in ("contrast", "L_b", "L_s", "L_r", "L_v", "L_sup", "total"):
             if key in last:
                 out[f"final_{key}"] = float(last[key])
+        # Each loss term's share of the gradient, averaged over the run's logs.
+        for key in sorted({k for r in train_log for k in r if k.startswith("share_")}):
+            out[f"mean_{key}"] = float(np.mean([r[key] for r in train_log
+                                                if key in r]))
         tenth = [r for r in train_log if r["step"] <= max(steps // 10, 1)]
         first = train_log[0]
         if "L_r" in first:
@@ -77,9 +82,10 @@ def _history_summary(history: dict, steps: int) -> dict:
 
 
 def spec_config(spec: dict, device: str = "auto") -> TrainConfig:
-    """The TrainConfig of a spec: its training block, its seed, no validation
-    during training (the runs are scored once, at the end)."""
-    return TrainConfig(**{**spec["training"], "seed": spec["seed"], "val_every": 0,
+    """The TrainConfig of a spec: its training block and its seed; no validation
+    during training unless the block asks for it (the runs are scored once, at
+    the end)."""
+    return TrainConfig(**{"val_every": 0, **spec["training"], "seed": spec["seed"],
                           "device": device})
 
 
@@ -96,6 +102,7 @@ def run_one(spec: dict, out_dir: str | Path, data_dir: str | Path,
     history = train(config, folder, data_dir, progress=False)
     net = load_model(folder / "model.pt", device=str(pick_device(device)))
     row = {"name": spec["name"], "seed": spec["seed"],
+           "train_seconds": float(history["seconds"]),
            **_history_summary(history, config.steps),
            **score(net, data_dir, evaluation)}
     stored = {**row, "spec": _plain(spec), "evaluation": _plain(evaluation)}

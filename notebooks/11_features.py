@@ -125,7 +125,7 @@ print(f"worst case: {examples[worst][0]}, gain "
 # rain as it was) or turns negative.
 
 # %%
-claims = tables.heavy_rain_claim(heavy_table, "10_features")
+claims = tables.heavy_rain_claim(heavy_table, "11_features")
 claims.to_csv(out / "claims.csv", index=False)
 claims
 

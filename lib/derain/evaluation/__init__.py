@@ -22,7 +22,9 @@ from derain.evaluation.inference import (
     derain,
     evaluate,
     load_model,
+    load_weights,
     pick_device,
+    read_checkpoint,
     save_model,
 )
 from derain.evaluation.sets import evaluation_sets, score
@@ -30,6 +32,7 @@ from derain.evaluation.sets import evaluation_sets, score
 __all__ = [
     "FAILS", "HOLDS", "INCONCLUSIVE", "MARGINAL_DB", "METRICS", "MIN_DIFFERENCE",
     "NO_GAIN_DB", "Verdict", "claims_table", "derain", "evaluate",
-    "evaluation_sets", "format_score", "load_model", "pick_device", "save_model",
+    "evaluation_sets", "format_score", "load_model", "load_weights", "pick_device",
+    "read_checkpoint", "save_model",
     "score", "score_columns", "summarise", "verdict",
 ]

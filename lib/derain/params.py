@@ -41,7 +41,6 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -52,7 +51,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from derain.config import PROFILES_DIR, TARGETS, TrainConfig
 from derain.data.scenes import RAIN100L, REAL_RAIN, TEST_SETS, TRAIN_SETS
@@ -64,7 +63,8 @@ __all__ = ["Block", "LossArgs", "Network", "Params", "ParamsError", "RainArgs",
            "RainOverride", "TrainingBlock", "check_params", "check_params_file"]
 
 # The timing variants of the benchmark chapter (derain.benchmark.VARIANTS, which
-# sits above this module; a test keeps the two equal).
+# sits above this module, less "compile", which torch_compile adds; a test keeps
+# the two in step).
 BENCHMARK_VARIANTS = ("fp32", "channels_last", "bf16", "fp16")
 # What a supervised run may learn towards without the clean background.
 PSEUDO_TARGETS = tuple(t for t in TARGETS if t != "clean")
@@ -78,8 +78,11 @@ class ParamsError(ValueError):
         self.lines = lines
 
 
-def _missing(key: str) -> PydanticCustomError:
-    return PydanticCustomError("key_missing", "missing key {key}", {"key": key})
+def _detail(kind: str, message: str, loc: tuple, value: Any,
+            ctx: dict | None = None) -> InitErrorDetails:
+    """One error for :meth:`ValidationError.from_exception_data`."""
+    return InitErrorDetails(type=PydanticCustomError(kind, message, ctx),
+                            loc=tuple(loc), input=value)
 
 
 class Block(BaseModel):
@@ -91,14 +94,26 @@ class Block(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     optional: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _every_key_given(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name in cls.model_fields:
-                if name not in data and name not in cls.optional:
-                    raise _missing(name)
-        return data
+    def _every_key_given(cls, data: Any, handler) -> Any:
+        # pydantic reports a missing field only when it has no default; a field
+        # with one (TrainConfig's, say) is required here all the same. The
+        # other problems of the block are reported beside it, not hidden by it.
+        missing = [name for name, info in cls.model_fields.items()
+                   if isinstance(data, dict) and name not in data
+                   and name not in cls.optional and not info.is_required()]
+        try:
+            result, errors = handler(data), []
+        except ValidationError as err:
+            result, errors = None, err.errors()
+        if not missing and not errors:
+            return result
+        details = [_detail("key_missing", "missing key", (name,), data)
+                   for name in missing]
+        details += [_detail(e["type"], e["msg"], e["loc"], e["input"], e.get("ctx"))
+                    for e in errors]
+        raise ValidationError.from_exception_data(cls.__name__, details)
 
 
 def _annotation(info) -> Any:
@@ -119,18 +134,12 @@ def partial(model: type[Block], name: str, doc: str) -> type[Block]:
     return made
 
 
-def gives(*keys: str) -> Any:
-    """Requires ``keys`` of a :func:`partial` block (a validator for
-    ``Annotated``)."""
-
-    def check(data: Any) -> Any:
-        if isinstance(data, dict):
-            for key in keys:
-                if key not in data:
-                    raise _missing(key)
-        return data
-
-    return BeforeValidator(check)
+def gives(model: type[Block], *keys: str) -> type[Block]:
+    """A :func:`partial` ``model`` that must give ``keys``."""
+    made = create_model(f"{model.__name__}Giving", __base__=model,
+                        __module__=__name__)
+    made.optional = model.optional - set(keys)
+    return made
 
 
 def _plain(message: str) -> str:
@@ -524,9 +533,9 @@ class Neighbours(Block):
 
     spanet: SpanetModel
     prenet: PReNetModel
-    light: Annotated[RainOverride, gives("density_range", "accumulation_prob")]
-    heavy: Annotated[RainOverride, gives("density_range", "accumulation_prob",
-                                         "accumulation_range")]
+    light: gives(RainOverride, "density_range", "accumulation_prob")
+    heavy: gives(RainOverride, "density_range", "accumulation_prob",
+                 "accumulation_range")
     test_frames: PositiveInt
     real_limit: int = Field(ge=0)
     seed: Seed
@@ -719,7 +728,8 @@ def describe(annotation: Any, meta: list | None = None) -> str:
     if annotation is float:
         return "a number" + suffix
     if annotation is str:
-        return "a string"
+        return "a non-empty string" if any(
+            isinstance(i, MinLen) and i.min_length for i in meta) else "a string"
     if _is_model(annotation):
         return "a mapping with the keys " + ", ".join(_keys(annotation))
     return str(annotation)
@@ -756,7 +766,8 @@ def _walk(loc: tuple) -> tuple[str, type[BaseModel] | None, Any]:
 
 # pydantic's error types, by what they mean for a value of params.yaml.
 _OUT_OF_RANGE = {"greater_than", "greater_than_equal", "less_than",
-                 "less_than_equal", "too_short", "too_long"}
+                 "less_than_equal", "too_short", "too_long", "string_too_short",
+                 "string_too_long"}
 _NOT_A_CHOICE = {"literal_error", "enum"}
 
 
@@ -765,7 +776,7 @@ def _line(error: dict) -> str:
     allowed."""
     kind, ctx = error["type"], error.get("ctx") or {}
     loc = tuple(error["loc"])
-    if kind in ("key_missing", "per_run"):
+    if kind == "per_run":
         loc = (*loc, ctx["key"])
     key, holder, accepted = _walk(loc)
     allowed = describe(accepted) if accepted is not None else "see params.yaml"

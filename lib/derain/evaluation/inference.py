@@ -74,8 +74,20 @@ def read_checkpoint(path: str | Path) -> dict:
     if head[:2] != b"PK" and head[:1] != b"\x80":
         raise ValueError(f"{path}: not a checkpoint (not a file that torch.save "
                          "writes)")
-    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: corrupt checkpoint (the archive is truncated)")
+    if head[:2] == b"PK":
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: corrupt checkpoint (the archive is "
+                             "truncated)")
+        # torch does not verify the archive's checksums: damaged weights would
+        # load as wrong numbers without a word.
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+            damaged = "its index"
+        if damaged is not None:
+            raise ValueError(f"{path}: corrupt checkpoint ({damaged} fails its "
+                             "checksum)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

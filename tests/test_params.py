@@ -14,9 +14,12 @@ from derain.book.pipeline import parameters_cell
 from derain.config import SHARED_KEYS, deep_merge, load_params
 from derain.params import (
     BENCHMARK_VARIANTS,
+    DerainArgs,
     Params,
     ParamsError,
+    PReNetArgs,
     RainArgs,
+    SpanetArgs,
     TrainingBlock,
     check_params,
 )
@@ -219,3 +222,33 @@ def test_benchmark_variants_are_the_benchmarks():
 
     # "compile" is switched on by torch_compile, not listed.
     assert set(BENCHMARK_VARIANTS) == set(VARIANTS) - {"compile"}
+
+
+def test_network_blocks_are_their_constructors_arguments():
+    import inspect
+
+    from derain.nets import ARCHS
+
+    for model in (DerainArgs, SpanetArgs, PReNetArgs):
+        accepted = set(inspect.signature(ARCHS[model.network]).parameters)
+        assert set(model.model_fields) <= accepted | {"arch"}, model.network
+
+
+@pytest.mark.parametrize("profile", ["cpu", "smoke", "gpu"])
+def test_every_network_a_profile_configures_builds(profile):
+    """The schema checks the networks' arguments without building them (it runs
+    before every stage); here each one is built, on the meta device."""
+    import torch
+
+    from derain.nets import DerainNet, PReNet, build_model
+
+    params = deep_merge(PARAMS, yaml.safe_load(
+        (ROOT / "profiles" / f"{profile}.yaml").read_text()))
+    with torch.device("meta"):
+        for section in ("train", "loss_ablation"):
+            build_model(params[section]["training"]["model"])
+        for name in ("spanet", "prenet"):
+            build_model(params["neighbours"][name])
+        for name in ("default_model", "paper_model"):
+            DerainNet(**params["benchmark"][name])
+        PReNet(**params["benchmark"]["reference"])

@@ -325,8 +325,13 @@ def test_sigint_to_a_running_predict(tmp_path, model):
         [sys.executable, "-c", "import sys; from derain.cli import main; "
          "sys.exit(main())", "predict", str(tmp_path / "in"), "--output", str(out),
          "--checkpoint", str(model)], env=env, stderr=subprocess.PIPE, text=True)
+    def finished() -> list[Path]:
+        # Results in progress have a hidden temporary name.
+        return [p for p in out.glob("*.png") if not p.name.startswith(".")] \
+            if out.is_dir() else []
+
     deadline = time.time() + 120
-    while not (out.is_dir() and any(out.glob("*.png"))) and time.time() < deadline:
+    while not finished() and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -337,6 +342,7 @@ def test_sigint_to_a_running_predict(tmp_path, model):
     assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in err
     assert not [p for p in out.iterdir() if not p.name.endswith(".png")
                 or p.name.startswith(".")]
+    assert finished()
     for result in out.iterdir():
         Image.open(result).load()  # complete, not truncated
 

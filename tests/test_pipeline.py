@@ -180,9 +180,16 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     apply_profile("smoke", work / "params.yaml")
+    # About 7 minutes on an idle 2-core CPU; the limit only stops a hung run, and
+    # a CI machine shared with other jobs is several times slower.
     run = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=2400)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # The console says what the data stage read and rendered.
+    console = run.stdout + run.stderr
+    assert "derain chapter data: data_root datasets: " in console
+    assert "derain chapter data: results/data: scenes 6 train" in console
+    assert ("bundled photographs" in console) is not linked
 
     results = work / "results"
     data_metrics = json.loads((results / "data" / "metrics.json").read_text())

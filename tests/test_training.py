@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -100,6 +101,10 @@ def test_killed_process_resumes(tmp_path, tiny_data):
                     str(tiny_data)], check=True)
     whole = weights(tmp_path / "whole" / "model.pt")
     assert_same_weights(weights(run / "model.pt"), whole)
+    # The logged losses too, including the log point after the kill.
+    history = json.loads((run / "history.json").read_text())
+    reference = json.loads((tmp_path / "whole" / "history.json").read_text())
+    assert history["train"] == reference["train"]
 
 
 def test_contrast_ratio_flags_a_constant_background():

@@ -1,6 +1,11 @@
 """The ``derain`` command: ``predict`` (derain photographs), ``evaluate`` a
 checkpoint on paired folders, run a ``chapter`` (as the DVC stages do), render the
-``book`` and switch parameter ``profile``."""
+``book``, switch parameter ``profile`` and ``params check`` (the schema of
+``params.yaml``).
+
+Every failure the user can fix ends in one line per problem on stderr,
+``derain <command>: error: <problem>``, and exit status 2; Ctrl-C ends in one line
+and status 130."""
 
 from __future__ import annotations
 
@@ -36,10 +41,21 @@ def _chapter(args) -> int:
     return 0
 
 
+def _params(args) -> int:
+    from derain.params import check_params_file
+
+    params = check_params_file(args.params)
+    print(f"{args.params}: valid (profile {params.profile}, data_root "
+          f"{params.data_root})")
+    return 0
+
+
 def _book(args) -> int:
     from derain.book.pipeline import build_book
     from derain.config import load_params
+    from derain.params import check_params_file
 
+    check_params_file(args.params)
     section = load_params(args.params).get("book", {})
     index = build_book(args.book_dir, args.out, title=section.get("title"))
     print(f"book: {index}")
@@ -58,7 +74,8 @@ def _predict(args) -> int:
     from derain.predict import predict_files
 
     return predict_files(args.inputs, args.output, args.checkpoint, tile=args.tile,
-                         overlap=args.overlap, device=args.device)
+                         overlap=args.overlap, device=args.device,
+                         overwrite=args.overwrite)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--params", default="params.yaml")
     bk.set_defaults(func=_book)
 
+    pa = sub.add_parser("params", help="check params.yaml against its schema")
+    pa.add_argument("action", choices=["check"],
+                    help="check: one line per missing, unknown or bad key")
+    pa.add_argument("--params", default="params.yaml")
+    pa.set_defaults(func=_params)
+
     pr = sub.add_parser("profile", help="write a parameter profile over params.yaml")
     pr.add_argument("name", help="cpu, smoke or gpu (profiles/<name>.yaml)")
     pr.add_argument("--params", default="params.yaml")
@@ -105,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--overlap", type=int, default=64,
                     help="overlap of neighbouring tiles in pixels")
     pd.add_argument("--device", default="auto")
+    pd.add_argument("--overwrite", action="store_true",
+                    help="replace results already in the output folder (default: "
+                    "keep them and say which were skipped)")
     pd.set_defaults(func=_predict)
     return parser
 
@@ -113,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"derain {args.command}: interrupted", file=sys.stderr)
+        return 130
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        # ImageError is a ValueError: one line naming the file and the problem.
+        # ImageError and ParamsError are ValueErrors: one line per problem, each
+        # naming the file and the problem.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"derain {args.command}: error: {message}", file=sys.stderr)
+        for line in str(message).splitlines() or [type(err).__name__]:
+            print(f"derain {args.command}: error: {line}", file=sys.stderr)
         return 2

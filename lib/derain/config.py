@@ -22,6 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PROFILES_DIR = "profiles"
+# The profile whose file holds the default of every key another profile changes.
+DEFAULT_PROFILE = "cpu"
 
 # Keys above the sections, passed to every chapter whose parameters cell names them.
 SHARED_KEYS = ("data_root",)
@@ -60,19 +62,126 @@ def deep_merge(base: dict, override: dict) -> dict:
 def apply_profile(name: str, params_path: str | Path = "params.yaml",
                   profiles_dir: str | Path | None = None) -> dict:
     """Writes profile ``name`` (``profiles/<name>.yaml``, the values it changes)
-    over ``params.yaml`` and records ``profile: name``. ``profiles/cpu.yaml`` holds
-    the default values of every key another profile changes, so applying ``cpu``
-    restores the default."""
+    over ``params.yaml`` and records ``profile: name``; returns the new
+    parameters. ``profiles/cpu.yaml`` holds the default values of every key
+    another profile changes; it is written first, so applying ``cpu`` restores
+    the default and no profile inherits the values of the one before it.
+
+    The file is edited in place: each value the profile gives replaces the text
+    of the value in ``params.yaml`` (nested mappings key by key, block or flow
+    style), as the profile spells it; comments, blank lines, key order and the
+    spelling of every other value stay, and a trailing comment keeps its column
+    where the new value leaves room. So ``derain profile smoke`` then ``derain
+    profile cpu`` gives back the file byte for byte. (A round-trip dump would
+    rewrap long flow mappings and respell ``null``.) A key of the profile that
+    ``params.yaml`` lacks, or a mapping where it has a single value, is an error
+    naming the key; the file is then left as it was."""
     params_path = Path(params_path)
     folder = Path(profiles_dir) if profiles_dir else params_path.parent / PROFILES_DIR
     profile = folder / f"{name}.yaml"
     if not profile.is_file():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
         raise FileNotFoundError(f"{profile}: no such profile (known: {known})")
-    merged = deep_merge(load_params(params_path), yaml.safe_load(profile.read_text()))
-    merged["profile"] = name
-    params_path.write_text(yaml.safe_dump(merged, sort_keys=False))
-    return merged
+    load_params(params_path)  # a clear error for a missing file
+    text = params_path.read_text()
+    # The default first, so that a key this profile leaves alone never keeps the
+    # value of the profile applied before it.
+    layers = [folder / f"{DEFAULT_PROFILE}.yaml", profile]
+    for layer in dict.fromkeys(p for p in layers if p.is_file()):
+        text = _splice(text, _profile_edits(text, layer.read_text(), layer))
+    text = _splice(text, _profile_edits(text, f"profile: {name}\n", profile))
+    tmp = params_path.with_name(f".{params_path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(params_path)
+    return load_params(params_path)
+
+
+def _compose(text: str, source: Path):
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return YAML(typ="rt").compose(text)
+    except YAMLError as err:
+        raise ValueError(f"{source}: not valid YAML "
+                         f"({' '.join(str(err).split())[:120]})") from None
+
+
+def _profile_edits(text: str, profile_text: str, source: Path
+                   ) -> list[tuple[int, int, str]]:
+    """``(start, end, new text)`` replacements of ``text`` (params.yaml) that
+    write the values of ``profile_text`` over it."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode
+
+    base, over = _compose(text, source), _compose(profile_text, source)
+    edits: list[tuple[int, int, str]] = []
+    if over is None:
+        return edits
+
+    def merge(base, over, path: str) -> None:
+        keys = {key.value: value for key, value in base.value}
+        for key_node, value in over.value:
+            key = f"{path}{key_node.value}"
+            if key_node.value not in keys:
+                raise KeyError(f"{source}: {key} is not a key of params.yaml")
+            target = keys[key_node.value]
+            if isinstance(value, MappingNode) and isinstance(target, MappingNode):
+                merge(target, value, f"{key}.")
+                continue
+            if isinstance(value, MappingNode) or isinstance(target, MappingNode):
+                raise ValueError(f"{source}: {key} is a mapping in one file and a "
+                                 "single value in the other")
+            if isinstance(value, ScalarNode) or value.flow_style:
+                new = profile_text[value.start_mark.index:value.end_mark.index]
+            else:  # a block-style list: written in flow style in params.yaml
+                part = yaml.safe_load(profile_text[value.start_mark.index:
+                                                   value.end_mark.index])
+                new = yaml.safe_dump(part, default_flow_style=True,
+                                     width=1 << 16).strip()
+            start, end = target.start_mark.index, target.end_mark.index
+            if text[start:end] != new:
+                edits.append((start, end, new))
+
+    if not isinstance(over, MappingNode) or not isinstance(base, MappingNode):
+        raise ValueError(f"{source}: not a mapping of sections")
+    merge(base, over, "")
+    return edits
+
+
+def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """``text`` with the ``(start, end, new)`` replacements made. A comment after
+    values edited on one line keeps its column when there is room for it (one
+    space at least)."""
+    rows: dict[int, list] = {}
+    ops = []
+    for start, end, new in edits:
+        if "\n" in text[start:end]:
+            ops.append((start, [(start, end, new)], False))
+        else:
+            rows.setdefault(text.rfind("\n", 0, start) + 1, []).append(
+                (start, end, new))
+    ops += [(row, row_edits, True) for row, row_edits in rows.items()]
+    out = text
+    # From the end backwards: an edit leaves the positions before it valid.
+    for first, row_edits, whole_line in sorted(ops, key=lambda op: -op[0]):
+        if not whole_line:
+            (start, end, new), = row_edits
+            out = out[:start] + new + out[end:]
+            continue
+        stop = text.find("\n", first)
+        stop = len(text) if stop < 0 else stop
+        old = line = text[first:stop]
+        for start, end, new in sorted(row_edits, reverse=True):
+            line = line[:start - first] + new + line[end - first:]
+        after = max(end for _, end, _ in row_edits) - first
+        hash_old = old.find("#", old.find(" #", after) + 1) \
+            if old.find(" #", after) >= 0 else -1
+        if hash_old >= 0:
+            hash_new = hash_old + len(line) - len(old)
+            head = line[:hash_new].rstrip(" ")
+            line = head + " " * max(hash_old - len(head), 1) + line[hash_new:]
+        out = out[:first] + line + out[stop:]
+    return out
 
 
 class TrainConfig(BaseModel):

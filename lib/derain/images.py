@@ -86,15 +86,16 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def load_image_with_alpha(
-    path: str | os.PathLike,
+    path: str | os.PathLike, upright: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a PNG / JPEG / TIFF / BMP file as RGB plus its alpha channel, if it has one.
 
     8-bit samples are divided by 255 and 16-bit samples by 65535 (the maximum of the
     stored type, never the image's own maximum, so a dark image stays dark). Grayscale
-    is replicated to three channels. Palette images are expanded. EXIF orientation is
-    *not* applied: pixels are returned as stored, so a rainy file and its target stay
-    aligned.
+    is replicated to three channels. Palette images are expanded. By default EXIF
+    orientation is *not* applied: pixels are returned as stored, so a rainy file and
+    its target stay aligned. ``upright=True`` applies it (a phone photograph is then
+    the way a viewer shows it, and an image written from the array needs no tag).
 
     16-bit grayscale PNG/TIFF keeps its full precision. 16-bit *colour* PNG/TIFF is
     decoded by Pillow to the high byte of each sample: the scale is right but the
@@ -102,9 +103,11 @@ def load_image_with_alpha(
 
     Args:
         path: the image file.
+        upright: apply the EXIF orientation tag (0x0112) when the file has one.
 
     Returns:
-        rgb: (H, W, 3) float32 in [0, 1].
+        rgb: (H, W, 3) float32 in [0, 1], (W, H, 3) for an upright image stored
+            on its side.
         alpha: (H, W) float32 in [0, 1] (1 = opaque), or None without an alpha channel.
 
     Raises:
@@ -122,13 +125,34 @@ def load_image_with_alpha(
             # Image.open only parses the header; load() decodes every pixel, which is
             # what exposes corrupt and truncated files here rather than later.
             img.load()
-            return _to_float_rgb_alpha(img, path)
+            rgb, alpha = _to_float_rgb_alpha(img, path)
+            turn = _ORIENT.get(img.getexif().get(_ORIENTATION, 1)) if upright \
+                else None
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not a recognised image file") from None
     except _DECODE_ERRORS as exc:
         raise ImageError(f"{path}: cannot decode image ({_one_line(exc)})") from exc
+    if turn is not None:
+        rgb = np.ascontiguousarray(turn(rgb))
+        alpha = np.ascontiguousarray(turn(alpha)) if alpha is not None else None
+    return rgb, alpha
+
+
+_ORIENTATION = 0x0112  # the EXIF tag
+# What each EXIF orientation asks of the stored pixels (as Pillow's exif_transpose
+# does: 2 mirror, 3 half turn, 4 flip, 5 transpose, 6 quarter turn clockwise, 7
+# transverse, 8 quarter turn anticlockwise), on (H, W, ...) arrays.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 def _to_float_rgb_alpha(

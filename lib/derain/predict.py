@@ -9,6 +9,13 @@ Two inputs whose results would have the same name (``<stem>.png``; stems compare
 ignoring case, since macOS and Windows folders do) are *not* disambiguated: the first
 is derained, the second is reported as an error that names both, so a result's name
 always tells which input it came from.
+
+Photographs are derained the way a viewer shows them: the EXIF orientation of a
+phone photograph is applied first, and the result is written upright (without a
+tag). A result already in the output folder is kept unless ``overwrite`` is given,
+and the skipped inputs are named. Ctrl-C stops after one line; every result is
+written under a temporary name and renamed when complete, so no partial file is
+left.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ away from its edges computes exactly what the whole image would."""
 # Errors that concern one file only: the others are still processed. ImageError is a
 # ValueError; RuntimeError covers torch (out of memory on one huge tile, say).
 _FILE_ERRORS = (ValueError, OSError, RuntimeError, MemoryError)
+# Skipped inputs named on their line; more are counted.
+_NAMED = 10
 
 
 # --------------------------------------------------------------------------- tiling
@@ -273,6 +282,7 @@ def predict_files(
     device: str = "auto",
     progress: bool | None = None,
     prog: str = "derain predict",
+    overwrite: bool = False,
 ) -> int:
     """Derain image files and folders into ``output/<stem>.png``.
 
@@ -283,19 +293,23 @@ def predict_files(
 
     A file that cannot be read, derained or written gets one line on stderr,
     ``"<prog>: error: <path>: <problem>"``, and the others are still processed; so
-    does an input path that is missing or an empty folder. A final line on stderr
-    reads ``"N derained, M failed"``. A progress bar (tqdm) runs over the files when
-    there is more than one and ``progress`` is True (None: stderr is a terminal).
+    does an input path that is missing or an empty folder. An input whose result
+    already exists is skipped unless ``overwrite`` (one line names the skipped
+    ones). A final line on stderr reads ``"N derained, M failed"`` (and
+    ``", K skipped"``). A progress bar (tqdm) runs over the files when there is
+    more than one and ``progress`` is True (None: stderr is a terminal). Ctrl-C
+    ends the loop with one line; the results written so far stay, and no partial
+    file is left.
 
     Returns:
-        0 when every input was derained, 1 when any failed.
+        0 when every input was derained or skipped, 1 when any failed, 130 when
+        interrupted.
 
     Raises:
         ValueError, FileNotFoundError: problems that stop everything before any file
             is processed (bad tiling, unusable output folder, missing or bad
             checkpoint, unavailable device), one line naming the cause.
     """
-    import torch
     from tqdm.auto import tqdm
 
     from derain.evaluation import load_model, pick_device
@@ -303,10 +317,10 @@ def predict_files(
     check_tiling(tile, overlap)
     paths, output = [Path(p) for p in inputs], Path(output)
     _check_output(paths, output)
-    dev = pick_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        # torch would fail with an AssertionError and a traceback.
-        raise ValueError(f"--device {device}: CUDA is not available here")
+    try:
+        dev = pick_device(device)
+    except ValueError as err:
+        raise ValueError(f"--device: {err}") from None
     net = load_model(checkpoint, dev)
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -320,20 +334,35 @@ def predict_files(
     jobs, clashes = _plan(files, output)
     for line in errors + clashes:
         fail(line)
+    kept = [(src, dst) for src, dst in jobs if dst.exists()] if not overwrite else []
+    if kept:
+        names = ", ".join(str(src) for src, _ in kept[:_NAMED])
+        more = f" and {len(kept) - _NAMED} more" if len(kept) > _NAMED else ""
+        print(f"{prog}: skipped {len(kept)} whose result is already in {output} "
+              f"(--overwrite replaces them): {names}{more}", file=sys.stderr)
+        jobs = [job for job in jobs if job not in kept]
     failed, done = len(errors) + len(clashes), 0
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(jobs, desc="deraining", unit="image", file=sys.stderr,
                disable=not progress or len(jobs) < 2, leave=False)
-    for src, dst in bar:
-        try:
-            rgb, alpha = load_image_with_alpha(src)
-            background, _ = derain_tiled(net, rgb, tile, overlap)
-            _save(dst, background, alpha)
-        except _FILE_ERRORS as err:
-            fail(_one_line(err, src))
-            failed += 1
-        else:
-            done += 1
-    print(f"{done} derained, {failed} failed", file=sys.stderr)
+    try:
+        for src, dst in bar:
+            try:
+                rgb, alpha = load_image_with_alpha(src, upright=True)
+                background, _ = derain_tiled(net, rgb, tile, overlap)
+                _save(dst, background, alpha)
+            except _FILE_ERRORS as err:
+                fail(_one_line(err, src))
+                failed += 1
+            else:
+                done += 1
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"{prog}: interrupted after {done} of {len(jobs)} images; the "
+              f"results written so far are kept, no partial file is left",
+              file=sys.stderr)
+        return 130
+    summary = f"{done} derained, {failed} failed"
+    print(summary + (f", {len(kept)} skipped" if kept else ""), file=sys.stderr)
     return 1 if failed else 0

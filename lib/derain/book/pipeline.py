@@ -5,13 +5,19 @@ render the book from the executed chapters."""
 from __future__ import annotations
 
 import ast
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from derain.book.chapters import BOOK_PAGES, CHAPTERS, chapter
+from derain.book.chapters import BOOK_PAGES, CHAPTERS, chapter, stage_dir
 from derain.config import SHARED_KEYS, load_params
+from derain.data import RAIN100L, REAL_RAIN, data_root_summary, scenes_summary
+from derain.params import check_params_file
+
+# Parameters that cut a data set to its first images, by the set they cut.
+LIMITS = {"rain100l_limit": RAIN100L, "real_limit": REAL_RAIN}
 
 
 def notebook_to_ipynb(source: str | Path, target: str | Path) -> Path:
@@ -72,32 +78,62 @@ def chapter_parameters(stage: str, params_path: str | Path = "params.yaml") -> d
     return given
 
 
+def _say(stage: str, line: str) -> None:
+    """A line on the console (the stage's stderr, which DVC shows), not only in
+    the executed notebook."""
+    print(f"derain chapter {stage}: {line}", file=sys.stderr, flush=True)
+
+
 def run_chapter(stage: str, params_path: str | Path = "params.yaml",
                 kernel: str = "python3") -> Path:
     """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
     replaced by :func:`chapter_parameters`; writes the executed notebook and the
-    wall time to ``results/<stage>/wall_time.yaml``."""
+    wall time to ``results/<stage>/wall_time.yaml``.
+
+    Before the notebook starts, the whole of ``params_path`` is checked against
+    its schema (:func:`derain.params.check_params_file`, a
+    :class:`~derain.params.ParamsError` with one line per problem) and the data
+    the chapter reads is named on stderr: the sets under ``data_root`` and how
+    many of their images it uses. What the notebook writes to stderr (warnings)
+    is copied there too. A failing cell raises RuntimeError naming the cell and
+    the error; its traceback stays in the executed notebook."""
     import os
 
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     # Progress bars would be saved as dead widgets in the executed notebook.
     os.environ["TQDM_DISABLE"] = "1"
     item = chapter(stage)
+    check_params_file(params_path)
     parameters = chapter_parameters(stage, params_path)
+    if "data_root" in parameters:
+        limits = {LIMITS[k]: v for k, v in parameters.items() if k in LIMITS}
+        _say(stage, data_root_summary(parameters["data_root"], limits))
     item.out_dir.mkdir(parents=True, exist_ok=True)
     raw = notebook_to_ipynb(item.source,
                             item.out_dir / f"{item.notebook}.source.ipynb")
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(raw), str(item.executed), parameters=parameters, kernel_name=kernel,
-        cwd=str(Path.cwd()), progress_bar=False,
-    )
-    raw.unlink()
+    try:
+        papermill.execute_notebook(
+            str(raw), str(item.executed), parameters=parameters,
+            kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
+            stderr_file=sys.stderr,
+        )
+    except PapermillExecutionError as err:
+        message = (err.evalue or "").strip().splitlines()
+        raise RuntimeError(
+            f"{item.source}: cell [{err.exec_count}] raised {err.ename}"
+            f"{': ' + message[0] if message else ''} (traceback in "
+            f"{item.executed})") from None
+    finally:
+        raw.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     (item.out_dir / "wall_time.yaml").write_text(
         yaml.safe_dump({"stage": stage, "seconds": round(seconds, 1)})
     )
+    if stage == "data":
+        _say(stage, scenes_summary(stage_dir("data")))
     return item.executed
 
 

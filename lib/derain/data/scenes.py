@@ -69,6 +69,57 @@ def available_sets(data_root: str | Path | None) -> dict[str, bool]:
     return found
 
 
+def set_sizes(data_root: str | Path | None) -> dict[str, int]:
+    """Images in each data set present under ``data_root`` (Rain100L: its input
+    images), absent sets left out."""
+    found = available_sets(data_root)
+    sizes = {}
+    for name, present in found.items():
+        if present:
+            folder = Path(data_root) / name
+            sizes[name] = len(list_images(folder / "input" if name == RAIN100L
+                                          else folder))
+    return sizes
+
+
+def data_root_summary(data_root: str | Path, limits: dict[str, int | None]
+                      | None = None) -> str:
+    """One line: which sets ``data_root`` holds and how many images of each a run
+    uses (``limits``: a set's name to the images it is cut to, None for all), and
+    what the scenes are built on."""
+    sizes = set_sizes(data_root)
+    limits = limits or {}
+    used = []
+    for name, count in sizes.items():
+        limit = limits.get(name)
+        shown = f"{min(limit, count)} of {count}" if limit is not None else f"{count}"
+        used.append(f"{name} ({shown} images)")
+    backgrounds = TRAIN_SETS + TEST_SETS
+    absent = [s for s in backgrounds if s not in sizes]
+    if absent:
+        scenes = (f"scenes on scikit-image's {sum(map(len, BUNDLED.values()))} "
+                  f"bundled photographs (absent: {', '.join(absent)})")
+    else:
+        scenes = "scenes on " + " + ".join(Path(s).name for s in backgrounds)
+    held = ", ".join(used) if used else "no data set (an empty folder)"
+    return f"data_root {data_root}: {held}; {scenes}"
+
+
+def scenes_summary(data_dir: str | Path) -> str:
+    """One line: the scenes rendered under ``data_dir`` per split and the
+    backgrounds they were built on (from its manifest)."""
+    manifest = load_manifest(data_dir)
+    counts = {split: 0 for split in SPLITS}
+    sources: dict[str, int] = {}
+    for scene in manifest["scenes"]:
+        counts[scene["split"]] += 1
+        sources[scene["source"]] = sources.get(scene["source"], 0) + 1
+    splits = ", ".join(f"{n} {split}" for split, n in counts.items())
+    built = ", ".join(f"{n} on {'bundled photographs' if s == 'skimage' else s}"
+                      for s, n in sources.items())
+    return f"{data_dir}: scenes {splits} ({built})"
+
+
 def collect_backgrounds(
     data_root: str | Path | None, n_val: int
 ) -> dict[str, list[Background]]:

@@ -20,7 +20,9 @@ from derain.evaluation.inference import (
     derain,
     evaluate,
     load_model,
+    load_weights,
     pick_device,
+    read_checkpoint,
     save_model,
 )
 from derain.evaluation.sets import evaluation_sets, score
@@ -28,6 +30,6 @@ from derain.evaluation.sets import evaluation_sets, score
 __all__ = [
     "FAILS", "HOLDS", "INCONCLUSIVE", "MARGINAL_DB", "METRICS",
     "NO_GAIN_DB", "Verdict", "claims_table", "derain", "evaluate",
-    "evaluation_sets", "format_score", "load_model", "pick_device", "save_model",
-    "score", "score_columns", "summarise",
+    "evaluation_sets", "format_score", "load_model", "load_weights", "pick_device",
+    "read_checkpoint", "save_model", "score", "score_columns", "summarise",
 ]

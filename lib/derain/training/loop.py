@@ -4,7 +4,10 @@ A run lives in a folder: ``checkpoint.pt`` (everything needed to continue,
 rewritten atomically every ``checkpoint_every`` steps), ``history.json`` (the
 logged losses and validation scores) and, at the end, ``model.pt``. Starting a run
 whose folder holds a checkpoint of the same configuration continues it; with a
-fixed seed on a CPU the result equals that of an uninterrupted run.
+fixed seed on a CPU the weights and the logged history equal those of an
+uninterrupted run (the losses of the steps since the last log point are part of
+the checkpoint). A checkpoint that cannot be read is moved aside
+(``checkpoint.pt.corrupt``) with a warning and the run starts over.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from tqdm.auto import tqdm
 
 from derain.config import TrainConfig, lr_factor
 from derain.data import SceneTestSet
-from derain.evaluation import evaluate, pick_device, save_model
+from derain.evaluation import (
+    evaluate,
+    load_weights,
+    pick_device,
+    read_checkpoint,
+    save_model,
+)
 from derain.metrics import COLLAPSE_RATIO
 from derain.nets import build_model
 from derain.training.objectives import make_objective
@@ -49,6 +58,9 @@ class _Run:
                                           fused=True)
         self.rng = np.random.default_rng(config.seed)
         self.history: dict = {"train": [], "val": [], "seconds": 0.0}
+        # The loss parts of the steps since the last log point, averaged into
+        # the next one.
+        self.window: list[dict[str, float]] = []
         self.step = 0
         self.identity = {**config.identity(), "model": self.net.config}
 
@@ -58,22 +70,35 @@ class _Run:
 
     def resume(self) -> None:
         """Continues from ``checkpoint.pt`` when it holds this configuration."""
-        if not self.checkpoint_path.is_file():
+        path = self.checkpoint_path
+        if not path.is_file():
             return
-        blob = torch.load(self.checkpoint_path, map_location="cpu",
-                          weights_only=True)
+        try:
+            blob = read_checkpoint(path)
+            missing = [k for k in ("settings", "step", "state_dict", "optimizer")
+                       if k not in blob]
+            if missing:
+                raise ValueError(f"{path}: not a training checkpoint (no "
+                                 f"{', '.join(missing)})")
+        except ValueError as err:
+            aside = _move_aside(path)
+            warnings.warn(f"{err}; moved to {aside.name}, training starts over",
+                          stacklevel=3)
+            return
         if blob["settings"] != self.identity:
             # A checkpoint of other settings (a changed params.yaml) is not this
             # run's past: start over rather than continue a different experiment.
-            warnings.warn(f"{self.checkpoint_path}: made with other settings; "
+            warnings.warn(f"{path}: made with other settings; "
                           "starting over", stacklevel=3)
             return
-        self.net.load_state_dict(blob["state_dict"])
+        load_weights(self.net, blob["state_dict"], path)
         self.objective.module.load_state_dict(blob["criterion"])
         self.optimizer.load_state_dict(blob["optimizer"])
         self.rng.bit_generator.state = blob["rng"]
         torch.set_rng_state(blob["torch_rng"])
         self.history, self.step = blob["history"], blob["step"]
+        # Written before the window was kept: its partial window is lost.
+        self.window = blob.get("window", [])
 
     def save_checkpoint(self) -> None:
         blob = {
@@ -83,6 +108,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(), "history": self.history,
+            "window": self.window,
         }
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(blob, tmp)
@@ -121,6 +147,18 @@ class _Run:
                    seed=self.config.seed, collapsed=history["collapsed"])
 
 
+def _move_aside(path: Path) -> Path:
+    """Renames ``path`` to ``<name>.corrupt`` (``.corrupt.1`` ... when taken), so
+    nothing is deleted and the run can start over."""
+    aside = path.with_name(f"{path.name}.corrupt")
+    n = 0
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt.{n}")
+    path.replace(aside)
+    return aside
+
+
 def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
           progress: bool = True, stop_after: int | None = None) -> dict:
     """Trains the run ``config`` describes in ``run_dir`` on the scenes of
@@ -139,20 +177,20 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
     bar = tqdm(total=steps, initial=run.step, desc="training", unit="step",
                disable=not progress)
     run.net.train()
-    window: list[dict] = []
     while run.step < steps:
         start = time.perf_counter()
-        window.append(run.train_step())
+        run.window.append(run.train_step())
         run.history["seconds"] += time.perf_counter() - start
         step = run.step
         if step % config.log_every == 0 or step == steps:
+            window = run.window
             keys = dict.fromkeys(k for w in window for k in w)
             mean = {k: float(np.mean([w[k] for w in window if k in w]))
                     for k in keys}
             run.history["train"].append({"step": step, **mean})
             bar.set_postfix(loss=f"{mean['total']:.4f}",
                             contrast=f"{mean['contrast']:.2f}")
-            window = []
+            run.window = []
         if config.val_every and (step % config.val_every == 0 or step == steps):
             run.validate(val_set)
         if step % config.checkpoint_every == 0 or step == steps:

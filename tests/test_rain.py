@@ -257,6 +257,153 @@ def test_rain_statistics_of_clean_frames():
     assert stats["coverage"] > 0.9 and 15.0 < stats["frame_psnr"] < 25.0
 
 
+# The optional effects of FrameRain, each strong enough to see.
+NEAR = dict(near_density=2e-4, near_length=80.0, near_width=4.0, near_intensity=0.2)
+FINE = dict(fine_density=0.02, fine_length=6.0, fine_intensity=0.4)
+SPLASH = dict(splash_density=2e-3, splash_size=1.5, splash_intensity=0.8)
+EFFECTS = {"near": NEAR, "fine": FINE, "splash": SPLASH}
+
+
+def test_frames_without_the_effects_render_as_before_they_existed():
+    # Reference values rendered by the renderer before the optional effects
+    # were added: with them off, the same random draws give the same frames.
+    bg = make_background()
+    rain = streak_rain(layers=3, accumulation=0.2, gain=1.02, noise=0.01)
+    frame = render_frame(bg, rain, np.random.default_rng(5)).astype(np.float64)
+    assert frame.sum() == pytest.approx(17139.50811894238, abs=1e-2)
+    assert frame[10, 20] == pytest.approx([0.485382199, 0.514859796, 0.711748958],
+                                          abs=1e-6)
+    frames, _ = render_scene(bg, 3, RainSampler(), seed=11)
+    assert frames.astype(np.float64).sum() == pytest.approx(41244.32027694583,
+                                                            abs=1e-2)
+    heavy = RainSampler(density_range=(0.003, 0.008), max_coverage=None,
+                        accumulation_prob=1.0)
+    frames, _ = render_scene(bg, 3, heavy, seed=12)
+    assert frames.astype(np.float64).sum() == pytest.approx(47250.973983466625,
+                                                            abs=1e-2)
+
+
+@pytest.mark.parametrize("effect", sorted(EFFECTS))
+def test_effect_brightens_only_where_its_layer_is(effect):
+    bg = make_background()
+    rain = streak_rain(density=0.0, **EFFECTS[effect])
+    layer = render_rain_layer(bg.shape[:2], rain, np.random.default_rng(0))
+    frame = render_frame(bg, rain, np.random.default_rng(0))
+    assert layer.max() > 0.1
+    assert np.all(frame >= bg)
+    # Screen blending: exactly the background where the effect's layer is 0,
+    # and b + s (1 - b) where it is not.
+    assert np.array_equal(frame[layer == 0], bg[layer == 0])
+    assert np.allclose(frame, bg + layer[..., None] * (1.0 - bg), atol=1e-6)
+
+
+@pytest.mark.parametrize("effect", sorted(EFFECTS))
+@pytest.mark.parametrize("zero", ["density", "intensity"])
+def test_effect_at_zero_strength_is_off(effect, zero):
+    bg = make_background()
+    fields = dict(EFFECTS[effect])
+    fields[f"{effect}_{zero}"] = 0.0
+    base = render_frame(bg, streak_rain(), np.random.default_rng(3))
+    off = render_frame(bg, streak_rain(**fields), np.random.default_rng(3))
+    on = render_frame(bg, streak_rain(**EFFECTS[effect]), np.random.default_rng(3))
+    assert np.array_equal(off, base)
+    assert not np.array_equal(on, base)
+
+
+def test_effects_are_deterministic_by_rng_seed():
+    bg = make_background()
+    rain = streak_rain(**NEAR, **FINE, **SPLASH, accumulation=0.3, veil_gradient=0.5)
+    a = render_frame(bg, rain, np.random.default_rng(9))
+    b = render_frame(bg, rain, np.random.default_rng(9))
+    c = render_frame(bg, rain, np.random.default_rng(10))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_near_streaks_are_wide_faint_and_follow_the_angle():
+    rng = np.random.default_rng(0)
+    shape = (160, 160)
+    near = render_rain_layer(shape, streak_rain(density=0.0, **NEAR), rng)
+    thin = render_rain_layer(shape, streak_rain(layers=1), np.random.default_rng(0))
+    vertical, horizontal = gradient_energies(near)
+    assert vertical < 0.2 * horizontal  # vertical bands at angle 0
+    # Defocused: no sharp edge across a band, unlike a thin in-focus streak,
+    # and faint, as bright as its intensity at most where bands overlap little.
+    sharpest = np.abs(np.diff(thin, axis=1)).max()
+    assert np.abs(np.diff(near, axis=1)).max() < 0.25 * sharpest
+    assert np.quantile(near, 0.99) < 2.0 * NEAR["near_intensity"]
+    assert np.mean(near > 2.0 / 255.0) > 0.2
+
+
+def test_fine_rain_is_dense_and_short():
+    rng = np.random.default_rng(0)
+    fine = render_rain_layer((128, 128), streak_rain(density=0.0, **FINE), rng)
+    assert np.mean(fine > 2.0 / 255.0) > 0.3
+    # Short dashes: the layer decorrelates within a few pixels along the fall,
+    # where a 30 px streak layer stays correlated.
+    streaks = render_rain_layer((128, 128), streak_rain(layers=1),
+                                np.random.default_rng(0))
+
+    def along(layer, shift):
+        layer = layer - layer.mean()
+        return np.sum(layer * np.roll(layer, shift, axis=0)) / np.sum(layer**2)
+
+    assert along(fine, 8) < 0.2 < along(streaks, 8)
+
+
+def test_splashes_are_round_bright_blobs():
+    rng = np.random.default_rng(0)
+    splash = render_rain_layer((128, 128), streak_rain(density=0.0, **SPLASH), rng)
+    vertical, horizontal = gradient_energies(splash)
+    assert 0.4 < vertical / horizontal < 1.0  # nearly isotropic, slightly long
+    assert splash.max() > 0.6
+
+
+def test_veil_gradient_thickens_the_veil_toward_the_bottom():
+    bg = make_background()
+    flat = streak_rain(density=0.0, accumulation=0.3)
+    graded = streak_rain(density=0.0, accumulation=0.3, veil_gradient=0.8)
+    a = render_frame(bg, flat, np.random.default_rng(0)) - bg
+    b = render_frame(bg, graded, np.random.default_rng(0)) - bg
+    rows = np.abs(b).mean(axis=(1, 2)) / np.abs(a).mean(axis=(1, 2))
+    assert rows[:10].mean() < 0.4 and rows[-10:].mean() > 1.5
+    # No veil, no gradient: the field changes nothing.
+    plain = streak_rain()
+    assert np.array_equal(
+        render_frame(bg, plain, np.random.default_rng(1)),
+        render_frame(bg, streak_rain(veil_gradient=0.8), np.random.default_rng(1)),
+    )
+
+
+def test_sampler_draws_effects_only_when_asked():
+    rng = np.random.default_rng(0)
+    off = [RainSampler().sample_scene(rng) for _ in range(3)]
+    rng = np.random.default_rng(0)
+    same = RainSampler(near_density_range=(1e-4, 2e-4), fine_length_range=(2, 3))
+    assert [same.sample_scene(rng) for _ in range(3)] == off
+    sampler = RainSampler(near_prob=1.0, fine_prob=1.0, splash_prob=1.0,
+                          accumulation_prob=1.0, veil_gradient_range=(0.2, 0.6))
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        scene = sampler.sample_scene(rng)
+        rain = sampler.sample_frame(scene, rng)
+        for name in ("near_density", "fine_density", "splash_density"):
+            lo, hi = getattr(sampler, f"{name}_range")
+            assert lo <= scene[name] <= hi
+            assert getattr(rain, name) > 0
+        veiled = scene["accumulation"] > 0
+        assert (0.2 <= rain.veil_gradient <= 0.6) if veiled else rain.veil_gradient == 0
+
+
+def test_sampler_effect_probability_is_per_scene():
+    sampler = RainSampler(near_prob=0.3)
+    rng = np.random.default_rng(2)
+    scenes = [sampler.sample_scene(rng) for _ in range(400)]
+    share = np.mean([s.get("near_density", 0.0) > 0 for s in scenes])
+    assert 0.22 < share < 0.38
+    assert all(s.get("fine_density", 0.0) == 0 for s in scenes)
+
+
 BG = make_background(32, 32)
 
 
@@ -287,6 +434,13 @@ BG = make_background(32, 32)
         (lambda: RainSampler(density_range=(0.001,)), "density_range"),
         (lambda: RainSampler(accumulation_prob=1.5), "accumulation_prob"),
         (lambda: RainSampler(jpeg_range=(60.5, 90)), "jpeg_range"),
+        (lambda: streak_rain(near_width=0.0), "near_width"),
+        (lambda: streak_rain(fine_density=2.0), "fine_density"),
+        (lambda: streak_rain(splash_intensity=-0.1), "splash_intensity"),
+        (lambda: streak_rain(veil_gradient=1.5), "veil_gradient"),
+        (lambda: RainSampler(near_prob=1.5), "near_prob"),
+        (lambda: RainSampler(splash_size_range=(2.0, 1.0)), "splash_size_range"),
+        (lambda: RainSampler(veil_gradient_range=(-2.0, 0.0)), "veil_gradient_range"),
         (
             lambda: render_rain_layer((0, 10), streak_rain(), np.random.default_rng()),
             "shape",

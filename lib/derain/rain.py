@@ -8,8 +8,16 @@ independent rain realisation plus the nuisances of real time-lapse footage:
   oriented, anti-aliased line kernel (motion blur) with a Gaussian cross-section
   (drop width and depth-of-field blur); all layers of all frames are convolved
   in one batched FFT;
+* three effects that real rainy photographs show beyond a few depth layers,
+  each off unless asked for: near-camera streaks (drops passing just in front
+  of the lens: long, wide, strongly defocused, low contrast), fine rain (a
+  dense field of short, thin dashes: drizzle, or heavy rain far away) and
+  splashes (short, round, bright blobs: drops lit close to the camera and
+  spray off surfaces); they are streak maps like the layers and share their
+  FFT;
 * rain accumulation: a spatially smooth veil ``x * (1 - a) + A * a`` pulling
-  the frame toward a bright atmospheric light ``A``;
+  the frame toward a bright atmospheric light ``A``, optionally denser toward
+  the bottom of the frame (spray off the ground, the depth of a street);
 * illumination drift (a small global gain), Gaussian sensor noise and JPEG
   compression.
 
@@ -59,6 +67,15 @@ _VEIL_TINT = np.array([0.97, 1.0, 1.03], dtype=np.float32)  # rain haze is cool
 _VEIL_LEVEL = (0.8, 0.92)  # atmospheric light gray level
 _MAX_LAYERS = 8
 _VISIBLE = 2.0 / 255.0  # smallest luminance step counted as visible rain
+# Fine rain is thinner than a pixel: its profile is set by the pixel's area.
+_FINE_WIDTH = 0.3
+# A splash is a short blob along the fall direction: length = this * its sigma.
+_SPLASH_ELONGATION = 1.5
+_VEIL_CEILING = 0.75  # a graded veil never hides more than this of the scene
+# Kinds of streak map in a frame: the nearest depth layer, a farther one, and
+# the optional effects. Farther layers and fine rain deviate in angle from the
+# frame's wind; near streaks and splashes follow it.
+_NEAREST, _FARTHER, _NEAR, _FINE, _SPLASH = range(5)
 
 
 def _is_real(value: Any) -> bool:
@@ -107,6 +124,24 @@ def _check_image(name: str, image: Any) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
+# Bounds of the optional effects' fields (FrameRain attributes).
+# The optional streak effects and the fields each one draws per scene.
+_EFFECTS = {
+    "near": ("density", "length", "width", "intensity"),
+    "fine": ("density", "length", "intensity"),
+    "splash": ("density", "size", "intensity"),
+}
+_EFFECT_BOUNDS = {
+    "near_density": (0.0, 1.0), "near_length": (0.0, 1000.0),
+    "near_width": (0.05, 50.0), "near_intensity": (0.0, 1.0),
+    "fine_density": (0.0, 1.0), "fine_length": (0.0, 1000.0),
+    "fine_intensity": (0.0, 1.0),
+    "splash_density": (0.0, 1.0), "splash_size": (0.05, 50.0),
+    "splash_intensity": (0.0, 1.0),
+    "veil_gradient": (-1.0, 1.0),
+}
+
+
 @dataclass(frozen=True)
 class FrameRain:
     """Explicit rain and nuisance parameters of one frame.
@@ -128,6 +163,36 @@ class FrameRain:
         gain: global illumination drift in [0.5, 2] (1 = none).
         noise: sensor noise sigma in [0, 0.5].
         jpeg_quality: JPEG quality 1..100, or None for no compression.
+        near_density: drops per pixel of near-camera streaks, in [0, 1] (0 =
+            none): drops falling just in front of the lens, far out of focus.
+            Real photographs of heavy rain show them as a few long, wide,
+            faint bands over everything. At 1e-4, 120 px long and 4 px wide
+            they touch about a third of a frame's pixels.
+        near_length: their length in pixels (motion blur of a close drop).
+        near_width: their Gaussian cross-section sigma in pixels (defocus).
+        near_intensity: their peak brightness in [0, 1] (0 = none); defocus
+            spreads little light over a wide band, so real ones are faint.
+        fine_density: drops per pixel of fine rain, in [0, 1] (0 = none): a
+            dense field of short dashes thinner than a pixel (drizzle, or a
+            downpour far from the camera), drawn at the layers' angle.
+        fine_length: their length in pixels.
+        fine_intensity: their peak brightness in [0, 1] (0 = none).
+        splash_density: splashes and bright drops per pixel, in [0, 1] (0 =
+            none): short, round, bright blobs (a drop lit close to the camera,
+            spray where rain hits a surface).
+        splash_size: their Gaussian sigma in pixels; a blob is
+            ``1.5 * splash_size`` long along the fall direction.
+        splash_intensity: their peak brightness in [0, 1] (0 = none).
+        veil_gradient: in [-1, 1]; the veil's strength changes linearly from
+            the top to the bottom of the frame by this fraction of itself on
+            each side (0.5: half as strong at the top, 1.5 times at the
+            bottom, clipped at 0.75), as where spray off the ground and the
+            depth of a street thicken the veil toward the bottom; negative
+            thickens it toward the top (a far sky). No effect without a veil.
+
+    Every effect added to the depth layers is off at its default, and a frame
+    with all of them off renders exactly as it did before they existed (the
+    same random draws, in the same order).
     """
 
     angle: float
@@ -140,6 +205,17 @@ class FrameRain:
     gain: float = 1.0
     noise: float = 0.0
     jpeg_quality: int | None = None
+    near_density: float = 0.0
+    near_length: float = 120.0
+    near_width: float = 4.0
+    near_intensity: float = 0.15
+    fine_density: float = 0.0
+    fine_length: float = 6.0
+    fine_intensity: float = 0.3
+    splash_density: float = 0.0
+    splash_size: float = 1.5
+    splash_intensity: float = 0.7
+    veil_gradient: float = 0.0
 
     def __post_init__(self) -> None:
         _check_real("FrameRain", "angle", self.angle, -90.0, 90.0)
@@ -153,6 +229,9 @@ class FrameRain:
         _check_real("FrameRain", "noise", self.noise, 0.0, 0.5)
         if self.jpeg_quality is not None:
             _check_int("FrameRain", "jpeg_quality", self.jpeg_quality, 1, 100)
+        for name, (lo, hi) in _EFFECT_BOUNDS.items():
+            _check_real("FrameRain", name, getattr(self, name), lo, hi)
+
 
 
 def _layer_geometry(rain: FrameRain) -> np.ndarray:
@@ -207,14 +286,45 @@ def max_density(rain: FrameRain, max_coverage: float) -> float:
     return float(min(-math.log1p(-max_coverage) / per_density, 1.0))
 
 
+def _frame_maps(rain: FrameRain) -> tuple[np.ndarray, np.ndarray]:
+    """Every streak map of one frame: per-map (length, sigma, peak amplitude,
+    density), shape (M, 4), and each map's kind (``_NEAREST`` ...), shape (M,).
+
+    The depth layers come first, then each optional effect whose density and
+    brightness are both above zero: a frame without them has exactly the maps
+    (and so draws exactly the random numbers) of the depth layers alone.
+    """
+    geometry = _layer_geometry(rain)
+    kinds = [_NEAREST] + [_FARTHER] * (rain.layers - 1)
+    rows = []
+    if rain.near_density > 0 and rain.near_intensity > 0:
+        sigma = math.hypot(rain.near_width, _PIXEL_SIGMA)
+        rows.append((rain.near_length, sigma, rain.near_intensity, rain.near_density))
+        kinds.append(_NEAR)
+    if rain.fine_density > 0 and rain.fine_intensity > 0:
+        sigma = math.hypot(_FINE_WIDTH, _PIXEL_SIGMA)
+        rows.append((rain.fine_length, sigma, rain.fine_intensity, rain.fine_density))
+        kinds.append(_FINE)
+    if rain.splash_density > 0 and rain.splash_intensity > 0:
+        sigma = math.hypot(rain.splash_size, _PIXEL_SIGMA)
+        rows.append((_SPLASH_ELONGATION * rain.splash_size, sigma,
+                     rain.splash_intensity, rain.splash_density))
+        kinds.append(_SPLASH)
+    if rows:
+        geometry = np.concatenate([geometry, np.array(rows, dtype=np.float64)])
+    return geometry, np.array(kinds)
+
+
 def _streak_kernels(
-    angle: np.ndarray, length: np.ndarray, sigma: np.ndarray, size: int
+    angle: np.ndarray, length: np.ndarray, sigma: np.ndarray, size: int,
+    taper: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Oriented streak imprints, shape (M, size, size), float32, peak 1 at centre.
 
     The imprint of a drop at offset (x, y) from the centre is a Gaussian of
     the distance to a segment of the given length and angle, dimmed toward
-    the segment ends.
+    the segment ends by ``taper`` (per map, shape (M,); default
+    ``_STREAK_TAPER`` for every map).
     """
     pix = torch.arange(size, dtype=torch.float32) - size // 2
     y, x = pix.view(1, -1, 1), pix.view(1, 1, -1)
@@ -224,8 +334,12 @@ def _streak_kernels(
     sig = torch.from_numpy(sigma.astype(np.float32)).view(-1, 1, 1)
     t = torch.maximum(torch.minimum(x * ux + y * uy, half), -half)
     d2 = (x - t * ux) ** 2 + (y - t * uy) ** 2
-    taper = 1.0 - _STREAK_TAPER * (t / half.clamp_min(1e-6)) ** 2
-    return torch.exp(-d2 / (2.0 * sig**2)) * taper
+    if taper is None:
+        dim = _STREAK_TAPER
+    else:
+        dim = torch.from_numpy(taper.astype(np.float32)).view(-1, 1, 1)
+    ends = 1.0 - dim * (t / half.clamp_min(1e-6)) ** 2
+    return torch.exp(-d2 / (2.0 * sig**2)) * ends
 
 
 def _render_streaks(
@@ -233,13 +347,16 @@ def _render_streaks(
 ) -> torch.Tensor:
     """Streak layers of several frames, shape (N, H, W), float32 in [0, 1]."""
     h, w = shape
-    n_layers = [rain.layers for rain in rains]
-    geometry = np.concatenate([_layer_geometry(rain) for rain in rains])
+    maps = [_frame_maps(rain) for rain in rains]
+    n_layers = [len(kinds) for _, kinds in maps]
+    geometry = np.concatenate([g for g, _ in maps])
+    kind = np.concatenate([kinds for _, kinds in maps])
     length, sigma, amplitude, density = geometry.T
     frame = np.repeat(np.arange(len(rains)), n_layers)
     depth = np.concatenate([np.arange(n) for n in n_layers])
     angle = np.repeat([rain.angle for rain in rains], n_layers).astype(np.float64)
-    angle += np.where(depth > 0, rng.normal(0.0, _LAYER_ANGLE_SIGMA, len(depth)), 0.0)
+    jittered = (kind == _FARTHER) | (kind == _FINE)
+    angle += np.where(jittered, rng.normal(0.0, _LAYER_ANGLE_SIGMA, len(depth)), 0.0)
     n_maps = len(depth)
 
     radius = float(np.max(length / 2.0 + 3.0 * sigma))
@@ -261,12 +378,16 @@ def _render_streaks(
     # (no thinning where drops outside the frame would have landed).
     impulses_t = torch.from_numpy(impulses.astype(np.float32)).view(n_maps, h, w)
     spectrum = torch.fft.rfft2(impulses_t)
-    spectrum *= torch.fft.rfft2(_streak_kernels(angle, length, sigma, size), s=(h, w))
+    # A splash is a blob, not a streak seen end to end: its ends are not dimmed.
+    taper = np.where(kind == _SPLASH, 0.0, _STREAK_TAPER) if np.any(
+        kind == _SPLASH) else None
+    kernels = _streak_kernels(angle, length, sigma, size, taper)
+    spectrum *= torch.fft.rfft2(kernels, s=(h, w))
     layers = torch.fft.irfft2(spectrum, s=(h, w)).clamp_(0.0, 1.0)
     layers.masked_fill_(layers < _STREAK_FLOOR, 0.0)
 
-    # Screen-blend the depth layers of each frame: 1 - prod(1 - s_l); frames
-    # with fewer layers are padded with transparent ones.
+    # Screen-blend the maps of each frame: 1 - prod(1 - s_l); frames with
+    # fewer maps are padded with transparent ones.
     n_depth = max(n_layers)
     transmit = torch.ones(len(rains) * n_depth, h, w)
     transmit[torch.from_numpy(frame * n_depth + depth)] = 1.0 - layers
@@ -274,9 +395,12 @@ def _render_streaks(
 
 
 def _veil_maps(
-    shape: tuple[int, int], accumulation: np.ndarray, rng: np.random.Generator
+    shape: tuple[int, int], accumulation: np.ndarray, rng: np.random.Generator,
+    gradient: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Spatially smooth veil strengths, shape (N, H, W), in [0, accumulation]."""
+    """Spatially smooth veil strengths, shape (N, H, W), in [0, accumulation]
+    (with a ``gradient`` per frame: ramped from top to bottom by that fraction,
+    in [0, _VEIL_CEILING])."""
     field = rng.standard_normal((len(accumulation), 1, _VEIL_GRID, _VEIL_GRID))
     smooth = F.interpolate(
         torch.from_numpy(field.astype(np.float32)),
@@ -285,7 +409,12 @@ def _veil_maps(
         align_corners=True,
     )[:, 0].numpy()
     strength = np.clip(0.85 + 0.1 * smooth, 0.6, 1.0)
-    return strength * accumulation.astype(np.float32)[:, None, None]
+    strength = strength * accumulation.astype(np.float32)[:, None, None]
+    if gradient is None or not np.any(gradient != 0):
+        return strength
+    ramp = np.linspace(-1.0, 1.0, shape[0], dtype=np.float32)[None, :, None]
+    ramp = 1.0 + gradient.astype(np.float32)[:, None, None] * ramp
+    return np.clip(strength * ramp, 0.0, _VEIL_CEILING)
 
 
 def _render(
@@ -302,7 +431,9 @@ def _render(
 
     accumulation = np.array([r.accumulation for r in rains], dtype=np.float32)
     if np.any(accumulation > 0):
-        veil = torch.from_numpy(_veil_maps((h, w), accumulation, rng)).unsqueeze(-1)
+        gradient = np.array([r.veil_gradient for r in rains], dtype=np.float32)
+        veil = _veil_maps((h, w), accumulation, rng, gradient)
+        veil = torch.from_numpy(veil).unsqueeze(-1)
         level = rng.uniform(*_VEIL_LEVEL, size=(n, 1)).astype(np.float32)
         light = torch.from_numpy(np.minimum(level * _VEIL_TINT, 1.0))
         frames.mul_(1.0 - veil).add_(veil * light.view(n, 1, 1, 3))
@@ -342,11 +473,12 @@ def _check_rng(rng: Any) -> None:
 def render_rain_layer(
     shape: tuple[int, int], rain: FrameRain, rng: np.random.Generator
 ) -> np.ndarray:
-    """Render the streaks of one frame, without veil or nuisances.
+    """Render the streaks of one frame (depth layers, near-camera streaks, fine
+    rain, splashes), without veil or nuisances.
 
     Args:
         shape: (H, W) of the output, both >= 2.
-        rain: this frame's parameters; only the streak fields are used.
+        rain: this frame's parameters; the veil and nuisance fields are unused.
         rng: source of randomness.
 
     Returns:
@@ -430,7 +562,25 @@ class RainSampler:
         max_coverage: cap on a frame's expected visibly-rainy pixel fraction;
             denser draws are thinned so that the per-pixel temporal median
             of a scene stays close to its clean background. None: no cap,
-            the drawn density is rendered as drawn.
+            the drawn density is rendered as drawn. It thins the depth
+            layers only: the optional effects below are rendered as drawn.
+        near_prob: chance that a scene has near-camera streaks (see
+            :class:`FrameRain`); 0 (the default) draws nothing for them.
+        near_density_range, near_length_range, near_width_range,
+        near_intensity_range: their ranges (density log-linear in r, the
+            others linear, all following r like the layers' parameters).
+        fine_prob: chance that a scene has fine rain; 0 = never.
+        fine_density_range, fine_length_range, fine_intensity_range: its
+            ranges, drawn like the near streaks'.
+        splash_prob: chance that a scene has splashes and bright drops.
+        splash_density_range, splash_size_range, splash_intensity_range:
+            their ranges, drawn like the near streaks'.
+        veil_gradient_range: the veil's top-to-bottom gradient of a veiled
+            scene, drawn uniformly; (0, 0) (the default) draws nothing.
+
+    With every ``*_prob`` at 0 and ``veil_gradient_range`` at (0, 0) a
+    sampler draws exactly the random numbers, and so the frames, of a sampler
+    made before these effects existed.
     """
 
     angle_range: tuple[float, float] = (-30.0, 30.0)
@@ -449,6 +599,20 @@ class RainSampler:
     jpeg_prob: float = 0.5
     jpeg_range: tuple[int, int] = (60, 95)
     max_coverage: float | None = 0.2
+    near_prob: float = 0.0
+    near_density_range: tuple[float, float] = (2e-5, 1.5e-4)
+    near_length_range: tuple[float, float] = (60.0, 200.0)
+    near_width_range: tuple[float, float] = (2.0, 6.0)
+    near_intensity_range: tuple[float, float] = (0.06, 0.2)
+    fine_prob: float = 0.0
+    fine_density_range: tuple[float, float] = (0.003, 0.02)
+    fine_length_range: tuple[float, float] = (3.0, 10.0)
+    fine_intensity_range: tuple[float, float] = (0.1, 0.35)
+    splash_prob: float = 0.0
+    splash_density_range: tuple[float, float] = (2e-4, 2e-3)
+    splash_size_range: tuple[float, float] = (0.6, 1.8)
+    splash_intensity_range: tuple[float, float] = (0.3, 0.9)
+    veil_gradient_range: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         ranges = {
@@ -461,6 +625,8 @@ class RainSampler:
             "accumulation_range": (0.0, 0.6, False),
             "noise_range": (0.0, 0.5, False),
             "jpeg_range": (1, 100, True),
+            **{f"{name}_range": (lo, hi, False)
+               for name, (lo, hi) in _EFFECT_BOUNDS.items()},
         }
         for name, (lo, hi, integer) in ranges.items():
             # Frozen, but lists from a YAML file are normalised to tuples.
@@ -476,6 +642,9 @@ class RainSampler:
         _check_real("RainSampler", "jpeg_prob", self.jpeg_prob, 0.0, 1.0)
         if self.max_coverage is not None:
             _check_real("RainSampler", "max_coverage", self.max_coverage, 1e-3, 0.99)
+        for effect in _EFFECTS:
+            _check_real("RainSampler", f"{effect}_prob",
+                        getattr(self, f"{effect}_prob"), 0.0, 1.0)
 
     def sample_scene(self, rng: np.random.Generator) -> dict:
         """Draw scene-level parameters.
@@ -483,7 +652,11 @@ class RainSampler:
         Returns:
             dict with ``regime`` (0 light .. 1 heavy), ``angle``, ``density``,
             ``length``, ``width``, ``intensity``, ``layers``, ``accumulation``
-            (0 if no veil), ``noise`` and ``jpeg_quality`` (int or None).
+            (0 if no veil), ``noise``, ``jpeg_quality`` (int or None) and,
+            for each optional effect the sampler can draw, its fields (named as
+            in :class:`FrameRain`, density 0 where the scene has none) and
+            ``veil_gradient``. The effects are drawn last, and only where
+            asked for, so they leave the draws of the other fields unchanged.
         """
         _check_rng(rng)
         regime = float(rng.random())
@@ -494,10 +667,12 @@ class RainSampler:
         def lerp(bounds: tuple, u: float) -> float:
             return bounds[0] + u * (bounds[1] - bounds[0])
 
-        lo, hi = self.density_range
-        u = follow()
-        # Density acts multiplicatively on coverage: interpolate it in log space.
-        density = lo * (hi / lo) ** u if lo > 0 else lerp(self.density_range, u)
+        def log_lerp(bounds: tuple, u: float) -> float:
+            # Density acts multiplicatively on coverage: interpolate in log space.
+            lo, hi = bounds
+            return lo * (hi / lo) ** u if lo > 0 else lerp(bounds, u)
+
+        density = log_lerp(self.density_range, follow())
         scene = {
             "regime": regime,
             "angle": float(rng.uniform(*self.angle_range)),
@@ -515,6 +690,16 @@ class RainSampler:
         compressed = rng.random() < self.jpeg_prob
         quality = int(rng.integers(self.jpeg_range[0], self.jpeg_range[1] + 1))
         scene["jpeg_quality"] = quality if compressed else None
+        for effect in _EFFECTS:
+            prob = getattr(self, f"{effect}_prob")
+            if prob == 0.0 or rng.random() >= prob:
+                continue
+            for field in _EFFECTS[effect]:
+                bounds = getattr(self, f"{effect}_{field}_range")
+                draw = log_lerp if field == "density" else lerp
+                scene[f"{effect}_{field}"] = float(draw(bounds, follow()))
+        if self.veil_gradient_range != (0.0, 0.0) and scene["accumulation"] > 0:
+            scene["veil_gradient"] = float(rng.uniform(*self.veil_gradient_range))
         return scene
 
     def sample_frame(self, scene: dict, rng: np.random.Generator) -> FrameRain:
@@ -543,6 +728,23 @@ class RainSampler:
             noise=float(scene["noise"]),
             jpeg_quality=scene["jpeg_quality"],
         )
+        effects = {}
+        for effect, fields in _EFFECTS.items():
+            if scene.get(f"{effect}_density", 0.0) <= 0.0:
+                continue
+            # Each frame is a new draw of the same weather: every field varies
+            # around the scene's value like the depth layers' fields do.
+            for field in fields:
+                name = f"{effect}_{field}"
+                if field == "density":
+                    value = min(scene[name] * np.exp(rng.normal(0.0, jitter)), 1.0)
+                else:
+                    value = np.clip(vary(scene[name]), *_EFFECT_BOUNDS[name])
+                effects[name] = float(value)
+        if scene.get("veil_gradient", 0.0) != 0.0:
+            effects["veil_gradient"] = float(scene["veil_gradient"])
+        if effects:
+            rain = dataclasses.replace(rain, **effects)
         if self.max_coverage is not None:
             # Coverage is 1 - exp(-density * tau_1): the density that hits the cap
             # is solved in the exponent, so no draw is too dense to thin (the old

@@ -17,7 +17,13 @@ from conftest import ROOT
 from import_graph import covered, needed_files
 
 from derain.book.chapters import CHAPTERS, chapter
-from derain.book.pipeline import chapter_parameters, parameters_cell, write_toc
+from derain.book.pipeline import (
+    _Progress,
+    _Terminal,
+    chapter_parameters,
+    parameters_cell,
+    write_toc,
+)
 from derain.config import SHARED_KEYS, apply_profile, deep_merge, load_params
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -49,6 +55,97 @@ def test_the_table_of_contents_lists_every_chapter_in_order(tmp_path):
         # The reproduce page is written at build time from dvc.yaml.
         assert page == "reproduce" or (ROOT / "book" / f"{page}.md").is_file()
     assert (ROOT / "book" / f"{toc['root']}.md").is_file()
+
+
+class _Lines:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_a_line_printed_after_a_progress_bar_starts_on_its_own_line():
+    out, err = _Lines(), _Lines()
+    terminal = _Terminal(out, err)
+    terminal.stderr.write("\rtraining:  50%|█    | 3/6")
+    terminal.stdout.write("0.76 steps/s\n")
+    terminal.stderr.write("\n")  # the bar's own newline, arriving late
+    terminal.line("[train 6/9 · 22 s]")
+    assert err.text == "\rtraining:  50%|█    | 3/6\n[train 6/9 · 22 s]\n"
+    assert out.text == "0.76 steps/s\n"
+
+
+def test_progress_counts_code_cells_and_estimates_from_the_last_run():
+    from types import SimpleNamespace
+
+    out, err = _Lines(), _Lines()
+    progress = _Progress("train", 3, {"cells": [1.0, 100.0, 20.0]},
+                         _Terminal(out, err))
+    assert progress.opening() == "derain chapter train: 3 code cells; its last " \
+        "run took 2.0 min"
+    for kind in ("markdown", "code", "code", "markdown", "code"):
+        progress.on_cell_start(cell=SimpleNamespace(cell_type=kind), cell_index=0)
+    progress.finish()
+    lines = err.text.splitlines()
+    assert [line.split(" · ")[0] for line in lines] == ["[train 1/3", "[train 2/3",
+                                                         "[train 3/3"]
+    assert lines[0].endswith("about 2.0 min left]")
+    assert lines[2].endswith("about 20 s left]")
+    assert len(progress.durations) == 3
+    # Timings of a chapter with another number of cells are no estimate.
+    assert _Progress("train", 4, {"cells": [1.0, 2.0, 3.0]}).previous is None
+
+
+TINY = """# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+n = 2
+
+# %%
+from tqdm.auto import tqdm
+
+for _ in tqdm(range(n), desc="steps"):
+    pass
+print("done", n)
+"""
+
+
+def test_a_chapter_streams_its_output_without_the_tcp_warning(tmp_path):
+    """The kernel talks over IPC sockets (no "running over TCP without
+    encryption" warning), progress bars are text streamed to the terminal, and
+    the saved notebook keeps each bar's last state only."""
+    (tmp_path / "tiny.py").write_text(TINY)
+    script = f"""
+import sys
+from derain.book.pipeline import _Terminal, execute_notebook, notebook_to_ipynb
+raw = notebook_to_ipynb({str(tmp_path / "tiny.py")!r}, {str(tmp_path / "tiny.ipynb")!r})
+execute_notebook(raw, {str(tmp_path / "out.ipynb")!r}, {{"n": 5}}, "tiny",
+                 terminal=_Terminal())
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "TCP" not in run.stderr and "TCP" not in run.stdout
+    assert "done 5" in run.stdout
+    assert "derain chapter tiny: 3 code cells" in run.stderr
+    assert "[tiny 3/3 · " in run.stderr and "steps: 100%" in run.stderr
+    notebook = json.loads((tmp_path / "out.ipynb").read_text())
+    streams = [o for c in notebook["cells"] for o in c.get("outputs", [])
+               if o["output_type"] == "stream"]
+    bar = "".join(next(o for o in streams if o["name"] == "stderr")["text"])
+    assert "\r" not in bar and bar.startswith("steps: 100%")
+    assert "widgets" not in notebook["metadata"]  # no widget bar was saved
 
 
 def test_an_unknown_stage_is_named():

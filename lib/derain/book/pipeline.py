@@ -72,47 +72,214 @@ def chapter_parameters(stage: str, params_path: str | Path = "params.yaml") -> d
     return given
 
 
-def run_chapter(stage: str, params_path: str | Path = "params.yaml",
-                kernel: str = "python3") -> Path:
-    """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
-    replaced by :func:`chapter_parameters`; writes the executed notebook and the
-    wall time to ``results/<stage>/wall_time.yaml``."""
-    import os
+class _Terminal:
+    """Where papermill streams a chapter's output: stdout and stderr of the
+    process. The kernel flushes its two streams separately, so a progress bar
+    (stderr, redrawn with carriage returns) may not have ended its line when the
+    next printed line (stdout) arrives; that line then starts on a new one, and
+    the bar's own late newline is dropped."""
 
+    def __init__(self, out=None, err=None):
+        import sys
+
+        self.out_stream, self.err_stream = out or sys.stdout, err or sys.stderr
+        self.open_line = False  # stderr's last write left a line unfinished
+        self.owed = False  # a newline was written for stderr ahead of it
+
+    def _break(self) -> None:
+        if self.open_line:
+            self.err_stream.write("\n")
+            self.err_stream.flush()
+            self.open_line, self.owed = False, True
+
+    def write_out(self, text: str) -> None:
+        self._break()
+        self.out_stream.write(text)
+        self.out_stream.flush()
+
+    def write_err(self, text: str) -> None:
+        if self.owed and text.startswith("\n"):
+            text = text[1:]
+        self.owed = False
+        if text:
+            self.err_stream.write(text)
+            self.err_stream.flush()
+            self.open_line = not text.endswith("\n")
+
+    def line(self, text: str) -> None:
+        """A line of its own on stderr (the per-cell progress)."""
+        self._break()
+        self.write_err(text + "\n")
+
+    class _File:
+        def __init__(self, write):
+            self.write = write
+
+        def flush(self):
+            pass
+
+    @property
+    def stdout(self):
+        return self._File(self.write_out)
+
+    @property
+    def stderr(self):
+        return self._File(self.write_err)
+
+
+class _Progress:
+    """One line per code cell on the terminal while papermill runs a chapter:
+    which cell of how many, the time since the start and, when an earlier run
+    of the stage left its cell timings, about how long is left.
+
+    ``code_cells`` counts the cells papermill runs (the injected parameters
+    included); ``previous`` is the record :func:`run_chapter` left last time."""
+
+    def __init__(self, stage: str, code_cells: int, previous: dict | None,
+                 terminal: _Terminal | None = None):
+        self.stage, self.n, self.terminal = stage, code_cells, terminal
+        cells = (previous or {}).get("cells") or []
+        # Earlier timings only count when the chapter has as many code cells.
+        self.previous = cells if len(cells) == code_cells else None
+        self.start = self.last = time.perf_counter()
+        self.started = False
+        self.durations: list[float] = []
+
+    def opening(self) -> str:
+        line = f"derain chapter {self.stage}: {self.n} code cells"
+        if self.previous:
+            line += f"; its last run took {_duration(sum(self.previous))}"
+        return line
+
+    def on_cell_start(self, cell, **_):
+        """nbclient's hook, before each cell."""
+        if cell.cell_type != "code":
+            return
+        now = time.perf_counter()
+        if self.started:
+            self.durations.append(round(now - self.last, 2))
+        self.started, self.last = True, now
+        k = len(self.durations)
+        line = f"[{self.stage} {k + 1}/{self.n} · {_duration(now - self.start)}"
+        if self.previous and k < len(self.previous):
+            line += f" · about {_duration(sum(self.previous[k:]))} left"
+        if self.terminal is not None:
+            self.terminal.line(line + "]")
+
+    def finish(self) -> None:
+        """After the last cell."""
+        if self.started:
+            self.durations.append(round(time.perf_counter() - self.last, 2))
+
+
+def _duration(seconds: float) -> str:
+    from derain.book.pages import duration
+
+    return duration(seconds)
+
+
+def _timings_file(stage: str) -> Path:
+    """Cell timings of a stage's last run, outside the stage's outputs (which DVC
+    deletes before it runs the stage again): what the next run's estimate uses."""
+    from derain.book.chapters import RESULTS
+
+    return RESULTS / ".timings" / f"{stage}.yaml"
+
+
+def kernel_settings(stage: str, interactive: bool):
+    """What the chapter's kernel runs with (a traitlets Config and extra kernel
+    arguments): IPC sockets instead of unencrypted TCP on localhost, and text
+    progress bars (``tqdm.auto`` as ``tqdm.std``) that papermill streams to the
+    terminal: a widget bar would only be saved as a dead widget."""
+    import os
+    import tempfile
+
+    from traitlets.config import Config
+
+    sockets = Path(tempfile.mkdtemp(prefix=f"derain-{stage}-"))
+    config = Config({"KernelManager": {"transport": "ipc",
+                                       "ip": str(sockets / "kernel")}})
+    # A bar redrawn every second suits a terminal; a log file (CI) gets a line
+    # every half minute.
+    os.environ.setdefault("TQDM_MININTERVAL", "1" if interactive else "30")
+    os.environ.setdefault("TQDM_NCOLS", "100")
+    os.environ.pop("TQDM_DISABLE", None)
+    arguments = ["--IPKernelApp.exec_lines=import tqdm.auto, tqdm.std; "
+                 "tqdm.auto.tqdm, tqdm.auto.trange = tqdm.std.tqdm, tqdm.std.trange"]
+    return config, arguments, sockets
+
+
+def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
+                     stage: str, kernel: str = "python3",
+                     terminal: _Terminal | None = None,
+                     previous: dict | None = None) -> list[float]:
+    """Runs the ``.ipynb`` ``source`` with papermill (``parameters`` injected)
+    into ``executed``, in a kernel set up by :func:`kernel_settings`. With a
+    ``terminal`` the cells' printed output and progress bars stream to it as they
+    run, after one line per code cell (:class:`_Progress`, whose estimate uses
+    the ``previous`` cell timings). The saved notebook keeps each stream as one
+    output with carriage returns resolved (a bar's last state). Returns the
+    seconds each code cell took."""
+    import shutil
+    import sys
+
+    import nbformat
     import papermill
 
-    # Progress bars would be saved as dead widgets in the executed notebook.
-    os.environ["TQDM_DISABLE"] = "1"
+    code_cells = sum(c.cell_type == "code"
+                     for c in nbformat.read(str(source), as_version=4).cells)
+    # papermill adds a cell with the injected parameters.
+    progress = _Progress(stage, code_cells + bool(parameters), previous, terminal)
+    config, arguments, sockets = kernel_settings(stage, sys.stderr.isatty())
+    streams = {}
+    if terminal is not None:
+        terminal.line(progress.opening())
+        streams = {"stdout_file": terminal.stdout, "stderr_file": terminal.stderr}
+    try:
+        papermill.execute_notebook(
+            str(source), str(executed), parameters=parameters,
+            kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
+            coalesce_streams=True, config=config, extra_arguments=arguments,
+            on_cell_start=progress.on_cell_start, **streams)
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    progress.finish()
+    return progress.durations
+
+
+def run_chapter(stage: str, params_path: str | Path = "params.yaml",
+                kernel: str = "python3", stream: bool = True) -> Path:
+    """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
+    replaced by :func:`chapter_parameters` (see :func:`execute_notebook`; with
+    ``stream`` its output appears on the terminal as it runs); writes the
+    executed notebook and the wall time to ``results/<stage>/wall_time.yaml``
+    (seconds, profile, CPU cores, date), which the book shows under the
+    chapter's title."""
+    import datetime
+    import os
+
     item = chapter(stage)
     parameters = chapter_parameters(stage, params_path)
+    params = load_params(params_path)
     item.out_dir.mkdir(parents=True, exist_ok=True)
     raw = notebook_to_ipynb(item.source,
                             item.out_dir / f"{item.notebook}.source.ipynb")
+    timings = _timings_file(stage)
+    previous = yaml.safe_load(timings.read_text()) if timings.is_file() else None
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(raw), str(item.executed), parameters=parameters, kernel_name=kernel,
-        cwd=str(Path.cwd()), progress_bar=False,
-    )
-    raw.unlink()
+    durations = execute_notebook(raw, item.executed, parameters, stage, kernel,
+                                 _Terminal() if stream else None, previous)
     seconds = time.perf_counter() - start
-    (item.out_dir / "wall_time.yaml").write_text(
-        yaml.safe_dump({"stage": stage, "seconds": round(seconds, 1)})
-    )
+    raw.unlink()
+    record = {"stage": stage, "seconds": round(seconds, 1),
+              "profile": params.get("profile", "cpu"), "cpus": os.cpu_count(),
+              "finished": datetime.date.today().isoformat()}
+    (item.out_dir / "wall_time.yaml").write_text(yaml.safe_dump(record,
+                                                                sort_keys=False))
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    timings.write_text(yaml.safe_dump({"seconds": record["seconds"],
+                                       "cells": durations}))
     return item.executed
-
-
-def _hide_default_parameters(source: Path, target: Path) -> None:
-    """Copies an executed notebook, tagging its ``parameters`` cell (the smoke
-    defaults) ``remove-cell``: the page shows only the values papermill injected,
-    the ones the run used."""
-    import json
-
-    notebook = json.loads(source.read_text())
-    for cell in notebook["cells"]:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            cell["metadata"]["tags"] = [*tags, "remove-cell"]
-    target.write_text(json.dumps(notebook, indent=1))
 
 
 def write_reproduce_page(path: Path, root: Path) -> None:
@@ -169,8 +336,9 @@ def library_layers(root: Path) -> tuple[list[str], dict[str, list[str]]]:
 
 def write_toc(path: Path) -> None:
     """The book's table of contents: the introduction, every chapter of
-    :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages."""
-    toc = {"format": "jb-book", "root": "intro",
+    :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages. The
+    pages are numbered, so figures and tables are too by chapter ("Fig. 6.2")."""
+    toc = {"format": "jb-book", "root": "intro", "options": {"numbered": True},
            "chapters": [{"file": f"chapters/{c.notebook}"} for c in CHAPTERS]
            + [{"file": page} for page in BOOK_PAGES]}
     path.write_text(yaml.safe_dump(toc, sort_keys=False))
@@ -180,12 +348,19 @@ def build_book(book_dir: str | Path, out_dir: str | Path,
                title: str | None = None) -> Path:
     """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
     executed chapters (copied in, never re-executed: the config sets
-    ``execute_notebooks: off``), with ``title`` when given. Returns the path of
-    ``index.html``."""
+    ``execute_notebooks: off``), with ``title`` when given. Each chapter page is
+    prepared by :func:`~derain.book.pages.prepare_chapter` (its wall time under
+    the title, code folded, the results its captions show copied in); the
+    widgets' JavaScript is bundled by :func:`~derain.book.static.widget_manager`.
+    Returns the path of ``index.html``."""
     import shutil
     import subprocess
     import sys
 
+    from derain.book.pages import prepare_chapter
+    from derain.book.static import JS_DIR, STATIC_DIR, widget_manager
+
+    root = Path(book_dir).parent
     out_dir = Path(out_dir)
     src = out_dir / "src"
     if src.exists():
@@ -198,18 +373,18 @@ def build_book(book_dir: str | Path, out_dir: str | Path,
     chapters = src / "chapters"
     chapters.mkdir(exist_ok=True)
     for item in CHAPTERS:
-        notebook = Path(book_dir).parent / item.executed
+        notebook = root / item.executed
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: executed notebook missing; run its "
                                     f"stage first (dvc repro {item.stage})")
-        _hide_default_parameters(notebook, chapters / notebook.name)
+        prepare_chapter(notebook, chapters / notebook.name, item.stage, root, src)
     write_toc(src / "_toc.yml")
-    write_reproduce_page(src / "reproduce.md", Path(book_dir).parent)
+    write_reproduce_page(src / "reproduce.md", root)
     from derain.book.plots import layers_diagram, method_overview, savefig
 
     (src / "_static").mkdir(exist_ok=True)
+    widget_manager(src / "_static" / STATIC_DIR, root / JS_DIR)
     savefig(method_overview(), src / "_static" / "overview.png", dpi=120)
-    root = Path(book_dir).parent
     savefig(layers_diagram(*library_layers(root)), src / "_static" / "layers.png",
             dpi=120)
     build = out_dir / "_build"

@@ -7,14 +7,19 @@ import torch
 from PIL import Image
 
 from derain.book.explore import (
+    OFFLINE_CLASS,
+    RAIN_STRENGTHS,
     REAL,
     SYNTHETIC,
     UPLOAD,
     Explorer,
+    OfflineControl,
     error_map,
     find_models,
     fit,
+    precompute,
     states_figure,
+    to_png,
 )
 from derain.evaluation import save_model
 from derain.metrics import psnr, ssim
@@ -225,3 +230,50 @@ def test_displays_as_a_widget_and_draws_a_static_figure(explorer):
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts == ["no ground truth"]
     assert len(fig.axes) == 8
+
+
+def test_precompute_every_model_at_every_rain_strength(explorer):
+    views = precompute(explorer)
+    assert list(views) == [(s, m) for s in RAIN_STRENGTHS for m in ("m", "m/variant")]
+    light, heavy = views[("light", "m")], views[("heavy", "m")]
+    assert light.rain_params.density < heavy.rain_params.density
+    assert np.array_equal(light.target, heavy.target)  # one scene
+    assert not np.array_equal(views[("light", "m")].output,
+                              views[("light", "m/variant")].output)
+
+
+def test_offline_control_links_every_control_to_the_images_in_the_browser(
+        explorer):
+    """The page has no kernel: each control is jslinked to the stacks that hold
+    the precomputed images, and following the stacks' selected indices for any
+    setting of the controls lands on that setting's image."""
+    views = precompute(explorer)
+    control = OfflineControl(views)
+    assert OFFLINE_CLASS in control.widget._dom_classes
+    # One link from the rain slider to the outer stack; per strength one from
+    # the before/after slider and one from the model menu.
+    assert len(control.links) == 1 + 2 * len(RAIN_STRENGTHS)
+    for link in control.links:
+        assert type(link).__name__ == "Link"  # jslink: kept in the widget state
+        assert link.source[0] in (control.strength, control.side, control.model)
+        assert link.source[1] == "index"
+        assert type(link.target[0]).__name__ == "Stack"
+        assert link.target[1] == "selected_index"
+    outer = control.widget.children[-1].children[0]
+    for i, strength in enumerate(control.strength.options):
+        for j, side in enumerate(control.side.options):
+            for k, model in enumerate(control.model.options):
+                chosen = outer.children[i].children[j]
+                if side == OfflineControl.AFTER:
+                    chosen = chosen.children[k]
+                image = chosen.children[0]
+                control.strength.value, control.side.value = strength, side
+                control.model.value = model
+                assert image is control.shown()
+                expected = views[(strength, model)]
+                pixels = expected.output if side == OfflineControl.AFTER \
+                    else expected.rainy
+                assert bytes(image.value) == to_png(pixels)
+    with pytest.raises(ValueError, match="no precomputed views"):
+        OfflineControl({})
+

@@ -244,13 +244,64 @@ def test_every_stage_writes_under_its_own_folder():
         assert outs and all(o.startswith(f"results/{name}") for o in outs), name
 
 
-def test_requirements_and_environment_agree():
-    req = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+def _lock_pins(text: str) -> dict[str, tuple[str, list[str], set[str]]]:
+    """name -> (version, hashes, what pulled it in) of a pip-compile lock."""
+    pins, name = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#")):
+            pinned = line.split(" ")[0]
+            name, _, version = pinned.partition("==")
+            pins[name.lower()] = (version, [], set())
+        elif name and line.strip().startswith("--hash=sha256:"):
+            pins[name.lower()][1].append(line.strip().split(":", 1)[1].rstrip(" \\"))
+        elif name and line.strip().startswith("#") and "-r requirements.txt" in line:
+            pins[name.lower()][2].add("requirements.txt")
+    return pins
+
+
+def test_requirements_lock_and_environment_agree():
+    """requirements.txt names the packages; requirements.lock (pip-compile) pins
+    every one of them and everything they need, each with its hashes; and
+    environment.yml is what tools/environment.py makes of requirements.txt."""
+    import importlib.util
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements.txt").read_text()
+    req = [line.strip() for line in text.splitlines()
            if line.strip() and not line.startswith("#")]
+    assert "torch==2.13.0" in req
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
-    assert sorted(req) == sorted(pip)
-    assert "torch==2.13.0" in req
+    assert sorted(req) == sorted(p for p in pip if not p.startswith("--"))
+    spec = importlib.util.spec_from_file_location("environment",
+                                                  ROOT / "tools" / "environment.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (ROOT / "environment.yml").read_text() == generator.environment_yml(text)
+
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = _lock_pins(lock)
+    direct = {name for name, (_, _, via) in pins.items() if via}
+    names = {Requirement(r).name.lower() for r in req}
+    assert direct == names, "requirements.lock is stale: run `make lock`"
+    for r in map(Requirement, req):
+        version = pins[r.name.lower()][0]
+        assert r.specifier.contains(version, prereleases=True), (r, version)
+    assert all(hashes for _, hashes, _ in pins.values())
+    assert pins["torch"][0] == "2.13.0+cpu"  # the CPU build, not CUDA's
+    # Made by `make lock`, with the options the Makefile gives pip-compile.
+    makefile = (ROOT / "Makefile").read_text()
+    for option in ("--generate-hashes", "--allow-unsafe", "--strip-extras",
+                   "--no-emit-index-url", "--no-emit-find-links"):
+        assert option in makefile and option in lock.split("\n", 6)[4]
+
+
+def test_the_default_data_folder_is_the_repositorys_own():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nDATA ?= datasets\n" in makefile
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "DATA=../shared/datasets" in ci
 
 
 @pytest.mark.slow

@@ -304,34 +304,47 @@ def test_the_default_data_folder_is_the_repositorys_own():
     assert "DATA=../shared/datasets" in ci
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("data", ["linked", "empty"])
-def test_smoke_pipeline_end_to_end(tmp_path, data):
-    """dvc repro of a clean copy of the project at smoke size, book included, with
-    the data folder linked to the real sets (when present) or left empty."""
+@pytest.fixture(scope="module", params=["linked", "empty"])
+def smoke(request, tmp_path_factory):
+    """dvc repro of a clean copy of the project (its files in git) at smoke size,
+    book included, with the data folder linked to the real sets (when present)
+    or left empty. The copy shares the widget manager's node_modules when this
+    checkout has them (npm ci would fetch the same locked files)."""
+    data = request.param
+    linked = data == "linked"
+    shared = ROOT / "datasets"
+    if linked and not (shared / "Rain100L").is_dir():
+        pytest.skip("no data sets to link at datasets/ (make data-link DATA=...)")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
                            check=True).stdout.decode().split("\0")
-    work = tmp_path / "project"
+    work = tmp_path_factory.mktemp(f"smoke_{data}") / "project"
     for name in filter(None, files):
         target = work / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
-    linked = data == "linked"
-    data_label = data
-    data = ROOT / "datasets"
-    if linked and not (data / "Rain100L").is_dir():
-        pytest.skip("no data sets to link")
+    modules = ROOT / "js" / "node_modules"
+    if modules.is_dir():
+        (work / "js" / "node_modules").symlink_to(modules)
     if linked:
-        (work / "datasets").symlink_to(data.resolve())
+        (work / "datasets").symlink_to(shared.resolve())
     else:
         (work / "datasets").mkdir()
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               GIT_AUTHOR_NAME="derain test", GIT_AUTHOR_EMAIL="test@derain.invalid",
+               GIT_COMMITTER_NAME="derain test",
+               GIT_COMMITTER_EMAIL="test@derain.invalid")
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     apply_profile("smoke", work / "params.yaml")
     run = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return {"work": work, "env": env, "linked": linked, "label": data,
+            "data": shared, "log": run.stdout + run.stderr}
 
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end(smoke):
+    work, env, linked = smoke["work"], smoke["env"], smoke["linked"]
     results = work / "results"
     data_metrics = json.loads((results / "data" / "metrics.json").read_text())
     assert data_metrics["training_pairs"] == 6 * 3  # 6 scenes x C(3, 2)
@@ -342,30 +355,97 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     scores = json.loads((results / "evaluate" / "metrics.json").read_text())
     assert scores["synthetic"]["n"] > 0 and 5 < scores["synthetic"]["psnr"] < 60
     assert ("rain100l" in scores) is linked
-    for stage in ("data", "train", "evaluate"):
-        assert (results / stage / "wall_time.yaml").is_file()
-    index = results / "book" / "_build" / "html" / "index.html"
-    assert index.is_file()
-    chapters = list((results / "book" / "_build" / "html" / "chapters").glob("*.html"))
+    for item in CHAPTERS:
+        wall = yaml.safe_load((results / item.stage / "wall_time.yaml").read_text())
+        assert wall["seconds"] > 0 and wall["profile"] == "smoke"
+        # Progress on the terminal: a line per cell, and no kernel warning.
+        assert f"derain chapter {item.stage}: " in smoke["log"]
+        assert f"[{item.stage} 1/" in smoke["log"]
+    assert "TCP" not in smoke["log"]
+    assert "training: 100%" in smoke["log"]
+    html = results / "book" / "_build" / "html"
+    assert (html / "index.html").is_file()
+    chapters = sorted((html / "chapters").glob("*.html"))
     assert len(chapters) == len(CHAPTERS)
-    assert "<img" in (results / "book" / "_build" / "html" / "chapters" /
-                      "01_data.html").read_text()
-    if chromium():
-        shots = ROOT / "artifacts" / "book" / data_label
-        shutil.rmtree(shots, ignore_errors=True)  # no pages of an older book
-        problems = check_book(results / "book" / "_build" / "html", shots)
-        assert not problems, "\n".join(problems)
-        assert len(list(shots.glob("chapters_*.png"))) == len(chapters)
+    assert "<img" in (html / "chapters" / "01_data.html").read_text()
+    for page in chapters:
+        text = page.read_text()
+        assert "This chapter is the DVC stage" in text and "its last run took" in text
+    explore = (html / "chapters" / "05_explore.html").read_text()
+    # Numbered and captioned, with the data a click away; the widget manager
+    # comes from the book itself.
+    for expected in ('<span class="caption-number">Fig. 5.1', "Table 5.1",
+                     "Made by stage <code", "Data (CSV)", "_static/widgets/embed.js",
+                     'class="cell tag_hide-input'):
+        assert expected in explore, expected
+    assert "cdn.jsdelivr" not in explore and "cdnjs" not in explore
+    assert (html / "_static" / "widgets" / "embed.js").is_file()
+    reproduce = (html / "reproduce.html").read_text()
+    assert "dvc exp run -S" in reproduce and "dvc plots diff" in reproduce
     if not linked:
-        html = (results / "book" / "_build" / "html" / "chapters" / "01_data.html")
-        assert "bundled photographs" in html.read_text()
+        page = (html / "chapters" / "01_data.html").read_text()
+        assert "bundled photographs" in page
         return
     # The evaluation command uses the same code and agrees with the chapter.
-    if (data / "Rain100L").is_dir():
-        out = subprocess.run(
-            ["derain", "evaluate", "--checkpoint", str(results / "train" / "model.pt"),
-             "--input", str(data / "Rain100L" / "input"),
-             "--target", str(data / "Rain100L" / "target"), "--json"],
-            cwd=work, env=env, capture_output=True, text=True, check=True)
-        cli = json.loads(out.stdout)
-        assert cli["n"] == 100 and 20 < cli["psnr"] < 40
+    data = smoke["data"]
+    out = subprocess.run(
+        ["derain", "evaluate", "--checkpoint", str(results / "train" / "model.pt"),
+         "--input", str(data / "Rain100L" / "input"),
+         "--target", str(data / "Rain100L" / "target"), "--json"],
+        cwd=work, env=env, capture_output=True, text=True, check=True)
+    cli = json.loads(out.stdout)
+    assert cli["n"] == 100 and 20 < cli["psnr"] < 40
+
+
+@pytest.mark.slow
+def test_the_book_in_chromium_with_the_network_off(smoke):
+    """Every page: images load, links and anchors resolve, tables have cells,
+    nothing is fetched from the network, no console error; the explorer's
+    offline control changes the image it shows when its sliders move."""
+    if chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium): "
+                    "the browser checks of the book did not run")
+    from book_check import check_console, check_offline_control
+
+    from derain.book.explore import OFFLINE_CLASS
+
+    html = smoke["work"] / "results" / "book" / "_build" / "html"
+    shots = ROOT / "artifacts" / "book" / smoke["label"]
+    shutil.rmtree(shots, ignore_errors=True)  # no pages of an older book
+    problems = check_book(html, shots)
+    assert not problems, "\n".join(problems)
+    assert len(list(shots.glob("chapters_*.png"))) == len(CHAPTERS)
+    problems = check_console(html)
+    assert not problems, "\n".join(problems)
+    control = check_offline_control(html / "chapters" / "05_explore.html",
+                                    OFFLINE_CLASS)
+    assert not control["problems"], control
+    first, stronger_rain, before = control["shown"]
+    assert first, "the offline control was not drawn"
+    assert stronger_rain and stronger_rain != first, control
+    assert before and before != stronger_rain, control
+
+
+@pytest.mark.slow
+def test_the_dvc_round_trip_of_the_reproduce_page(smoke):
+    """The commands of the reproduce page at smoke size: one parameter changed by
+    an experiment, its parameters, metrics and plots compared with the commit."""
+    from derain.book.pipeline import EXPERIMENT
+
+    if not smoke["linked"]:
+        pytest.skip("the example changes how much of Rain100L is scored: it needs "
+                    "the data sets")
+    work, said = smoke["work"], {}
+    for command, _ in EXPERIMENT:
+        run = subprocess.run(command, shell=True, cwd=work, env=smoke["env"],
+                             capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, (command, run.stdout[-2000:], run.stderr[-2000:])
+        said[command] = run.stdout
+    outputs = dict(zip(["commit", "run", "show", "params", "metrics", "plots"],
+                       said.values(), strict=True))
+    assert "rain100l_limit" in outputs["params"] and "30" in outputs["params"]
+    assert "rain100l" in outputs["metrics"]
+    assert "rain100l_limit" in outputs["show"]
+    page = work / "results" / "plots_diff" / "index.html"
+    text = page.read_text()
+    assert "<img" in text and "http://" not in text and "https://" not in text

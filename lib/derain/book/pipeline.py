@@ -282,6 +282,30 @@ def run_chapter(stage: str, params_path: str | Path = "params.yaml",
     return item.executed
 
 
+# A researcher's round trip with DVC: change one parameter, run what it reaches,
+# compare. The reproduce page shows these commands; the end-to-end test runs them
+# at smoke size. (command, what it does)
+EXPERIMENT = (
+    ("git add -A && git commit -qm baseline",
+     "Experiments start from a commit: the baseline is the run you have."),
+    ("dvc exp run -S evaluate.rain100l_limit=30",
+     "Changes one parameter (here: score Rain100L on its first 30 pairs) for this "
+     "run only and runs the stages it reaches (`evaluate`, then the pages that "
+     "read its results); the others are reused from the cache. The workspace "
+     "then holds the experiment's results."),
+    ("dvc exp show --only-changed",
+     "Every experiment in a table: the parameters that differ and the metrics "
+     "they gave."),
+    ("dvc params diff",
+     "The parameters of the workspace (the experiment) against the commit."),
+    ("dvc metrics diff",
+     "Its metrics against the commit's, with the change."),
+    ("dvc plots diff --out results/plots_diff",
+     "The figures of both, side by side, in `results/plots_diff/index.html`: "
+     "images only, it opens without a network."),
+)
+
+
 def write_reproduce_page(path: Path, root: Path) -> None:
     """The "reproduce this book" page: every DVC stage, what it makes and its
     measured wall time (from ``results/<stage>/wall_time.yaml``)."""
@@ -310,7 +334,18 @@ def write_reproduce_page(path: Path, root: Path) -> None:
     lines += ["", f"Recorded stages together: {total / 60:.1f} min (the book stage "
               "itself takes well under a minute). A stage that DVC found up to date "
               "keeps the time of the run that made its outputs; a training stage "
-              "that resumed from its checkpoint records only the resumed part."]
+              "that resumed from its checkpoint records only the resumed part.",
+              "", "## Change a parameter and compare", "",
+              "A run is a commit of the parameters plus the outputs DVC keeps. To "
+              "see what one parameter does, run an experiment and compare it with "
+              "the commit; the steps below are run by the project's end-to-end "
+              "test at smoke size.", ""]
+    for command, what in EXPERIMENT:
+        lines += ["```bash", command, "```", "", what, ""]
+    lines += ["`dvc exp apply <name>` brings any experiment of `dvc exp show` back "
+              "into the workspace, `dvc exp branch <name> <branch>` keeps it as a "
+              "branch, and `git checkout . && dvc checkout` returns to the "
+              "commit."]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -109,10 +109,10 @@ def test_table_has_a_number_a_caption_and_no_nan(shown, tmp_path):
     assert csv["PSNR"].isna().tolist() == [False, True]  # the CSV keeps raw data
     markdown = bundles[0]["text/markdown"]
     first, name, blank, *table, end = markdown.rstrip("\n").split("\n")
-    assert first.startswith("```{table} PSNR of each fusion. Reproduces the "
+    assert first.startswith("~~~{table} PSNR of each fusion. Reproduces the "
                             "paper's Table VII. Made by stage `fusion`")
     assert "with its section `fusion` of `params.yaml`" in first
-    assert name == ":name: table7_fusion" and blank == "" and end == "```"
+    assert name == ":name: table7_fusion" and blank == "" and end == "~~~"
     assert table == ["| fusion | PSNR | runs |", "| --- | ---: | ---: |",
                      "| sum | 27.13 | 2 |", "| product | – | – |"]
     for view in (bundles[0]["text/html"], bundles[0]["text/plain"]):

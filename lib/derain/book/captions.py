@@ -248,9 +248,11 @@ class Page:
             else frame
         right = [str(c) for c in flat.columns if _is_numeric(flat, c)]
         text = self.caption(caption, paper, params, path)
-        # A table directive's caption is one line.
-        markdown = (f"```{{table}} {' '.join(text.split())}\n:name: {label}\n\n"
-                    f"{markdown_table(shown, right)}\n```\n")
+        # A table directive's caption is its one-line argument; a tilde fence,
+        # as a backtick fence's first line may hold no backticks (the caption's
+        # code and roles).
+        markdown = (f"~~~{{table}} {' '.join(text.split())}\n:name: {label}\n\n"
+                    f"{markdown_table(shown, right)}\n~~~\n")
         body = shown.to_html(index=False, escape=True)
         page_html = body.replace(">", f"><caption><b>{html.escape(label)}.</b> "
                                  f"{html.escape(_plain(text))}</caption>", 1)

@@ -572,7 +572,7 @@ class OfflineControl:
             :data:`OFFLINE_CLASS`).
     """
 
-    BEFORE, AFTER = "before: rainy input", "after: derained"
+    BEFORE, AFTER = "before", "after"  # the rainy input, the derained output
 
     def __init__(self, views: Mapping[tuple[str, str], View]):
         if not views:
@@ -584,7 +584,8 @@ class OfflineControl:
                                           continuous_update=True, style=wide)
         self.model = w.Dropdown(options=models, description="model", style=wide)
         self.side = w.SelectionSlider(options=[self.BEFORE, self.AFTER],
-                                      value=self.AFTER, description="before/after",
+                                      value=self.AFTER,
+                                      description="rainy before / derained after",
                                       continuous_update=True, style=wide)
         self.images: dict[tuple, w.Image] = {}
         self.links: list[w.Widget] = []

@@ -171,3 +171,16 @@ def test_without_npm_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(static.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="install Node.js and npm"):
         static.widget_manager(tmp_path / "static", js)
+
+
+def test_each_script_is_listed_once():
+    from types import SimpleNamespace as Script
+
+    from derain.book.sphinx_assets import unique_scripts
+
+    config = {"body": "const THEBE_JS_URL = 'x'"}
+    scripts = [Script(filename=None, attributes=config),
+               Script(filename="_static/a.js", attributes={}),
+               Script(filename="", attributes=dict(config)),
+               Script(filename="_static/a.js", attributes={"async": "async"})]
+    assert unique_scripts(scripts) == [scripts[0], scripts[1], scripts[3]]

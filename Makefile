@@ -70,11 +70,14 @@ book: env datasets
 test: env datasets
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
 
-# Each notebooks/*.py gets its paired .ipynb (jupytext; git-ignored); their
-# kernels start in the repository root, where the chapters' paths lead (an
-# IPython start-up file in the virtual environment changes to it).
+# Each notebooks/*.py gets an .ipynb paired with it (jupytext; git-ignored; made or
+# brought up to date, outputs kept): saving in JupyterLab writes both. Their
+# kernels start in the repository root, where the chapters' paths lead (an IPython
+# start-up file in the virtual environment changes to it).
 lab: env datasets
-	$(BIN)/jupytext --sync --quiet notebooks/*.py
+	$(BIN)/jupytext --quiet --to ipynb --update \
+		--update-metadata '{"jupytext": {"formats": "ipynb,py:percent"}}' \
+		notebooks/*.py
 	mkdir -p $(VENV)/ipython/profile_default/startup
 	printf 'import os\nos.chdir(os.environ.get("DERAIN_ROOT", "."))\n' \
 		> $(VENV)/ipython/profile_default/startup/00-project-root.py

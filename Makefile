@@ -12,6 +12,8 @@ DATA ?= datasets
 # requirements.lock pins torch's CPU build, which PyPI does not have: where pip's
 # own configuration does not offer it (a local wheel), pip also reads this index.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# Options for `jupyter lab` (e.g. --no-browser, or --allow-root in a container).
+LAB_ARGS ?=
 TORCH := $(shell sed -n 's/^\(torch==[^ ]*\).*/\1/p' requirements.lock)
 torch_index = $$($(BIN)/python -m pip install --quiet --dry-run --no-deps \
 	"$(TORCH)" >/dev/null 2>&1 || echo --extra-index-url $(TORCH_INDEX))
@@ -82,7 +84,7 @@ lab: env datasets
 	printf 'import os\nos.chdir(os.environ.get("DERAIN_ROOT", "."))\n' \
 		> $(VENV)/ipython/profile_default/startup/00-project-root.py
 	DERAIN_ROOT="$(CURDIR)" IPYTHONDIR="$(abspath $(VENV))/ipython" \
-		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab notebooks
+		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ARGS) notebooks
 
 lint: env
 	$(BIN)/ruff check lib tests notebooks

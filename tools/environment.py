@@ -26,7 +26,8 @@ def environment_yml(text: str) -> str:
 # Generated from requirements.txt by `make environment.yml` (tools/environment.py);
 # edit requirements.txt instead. The pip route (make env) installs the exact
 # versions of requirements.lock; conda resolves the same names.
-# conda env create -f environment.yml && conda activate derain && pip install --no-deps -e .
+# conda env create -f environment.yml && conda activate derain
+# pip install --no-deps -e .
 name: derain
 channels:
   - conda-forge

@@ -87,7 +87,7 @@ lab: env datasets
 		PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ARGS) notebooks
 
 lint: env
-	$(BIN)/ruff check lib tests notebooks
+	$(BIN)/ruff check lib tests notebooks tools
 
 clean:
 	rm -rf results

@@ -58,14 +58,6 @@ class _Page(HTMLParser):
             self._cells = None
 
 
-def _run(browser: str, *args: str, timeout: float = 60) -> str:
-    with tempfile.TemporaryDirectory() as profile:
-        out = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                              *args], capture_output=True, text=True,
-                             timeout=timeout)
-    return out.stdout
-
-
 def _image_ok(src: str, page: Path) -> bool:
     if src.startswith("data:"):
         data = base64.b64decode(src.split(",", 1)[1])
@@ -84,32 +76,36 @@ def _image_ok(src: str, page: Path) -> bool:
 
 
 def check_book(html_dir: Path, shots: Path) -> list[str]:
-    """Visits every page of the book; returns the problems found (empty when the
-    book is sound) and leaves a screenshot of each page in ``shots``."""
-    browser = chromium()
+    """Visits every page of the book in headless Chromium with the network off;
+    returns the problems found (empty when the book is sound): console errors,
+    uncaught exceptions, requests for the network, files a page would load from
+    another host, images that do not load, broken links and anchors, empty
+    tables. Leaves a screenshot of each page (1280x2000) in ``shots``."""
     shots.mkdir(parents=True, exist_ok=True)
     html_dir = html_dir.resolve()
-    pages = book_pages(html_dir)
     parsed = {}
     problems = []
-    for page in pages:
-        try:
-            dom = _run(browser, "--dump-dom", page.as_uri())
-        except subprocess.TimeoutExpired:
-            problems.append(f"{page.name}: Chromium did not finish loading it")
-            continue
-        if "<body" not in dom:
-            problems.append(f"{page.name}: Chromium rendered no page")
-            continue
-        parser = _Page()
-        parser.feed(dom)
-        parsed[page] = parser
-        name = page.relative_to(html_dir).with_suffix("").as_posix().replace("/", "_")
-        try:
-            _run(browser, "--window-size=1280,2000",
-                 f"--screenshot={shots / name}.png", page.as_uri())
-        except subprocess.TimeoutExpired:
-            problems.append(f"{page.name}: no screenshot (Chromium timed out)")
+    with Browser(chromium()) as browser:
+        browser.send("Emulation.setDeviceMetricsOverride", width=1280, height=2000,
+                     deviceScaleFactor=1, mobile=False)
+        for page in book_pages(html_dir):
+            try:
+                browser.open(page.as_uri())
+            except TimeoutError:
+                problems.append(f"{page.name}: Chromium did not finish loading it")
+                continue
+            problems += [f"{page.name}: {problem}" for problem in browser.problems()]
+            dom = browser.evaluate("document.documentElement.outerHTML") or ""
+            if "<body" not in dom:
+                problems.append(f"{page.name}: Chromium rendered no page")
+                continue
+            parser = _Page()
+            parser.feed(dom)
+            parsed[page] = parser
+            name = page.relative_to(html_dir).with_suffix("").as_posix().replace(
+                "/", "_")
+            shot = browser.send("Page.captureScreenshot", format="png")
+            (shots / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
     for page, parser in parsed.items():
         for src in parser.fetched:
             if urlparse(src).scheme in ("http", "https") or src.startswith("//"):
@@ -290,17 +286,6 @@ def book_pages(html_dir: Path) -> list[Path]:
                   if "_static" not in p.parts
                   and p.name not in ("search.html", "genindex.html")
                   and 'http-equiv="Refresh"' not in p.read_text())
-
-
-def check_console(html_dir: Path) -> list[str]:
-    """Opens every page with the network off; returns its console errors,
-    uncaught exceptions and network requests."""
-    problems = []
-    with Browser(chromium()) as browser:
-        for page in book_pages(html_dir):
-            browser.open(page.as_uri())
-            problems += [f"{page.name}: {p}" for p in browser.problems()]
-    return problems
 
 
 # What the offline control shows: a digest of the pixels of each visible image

@@ -406,7 +406,7 @@ def test_the_book_in_chromium_with_the_network_off(smoke):
     if chromium() is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium): "
                     "the browser checks of the book did not run")
-    from book_check import check_console, check_offline_control
+    from book_check import check_offline_control
 
     from derain.book.explore import OFFLINE_CLASS
 
@@ -416,8 +416,6 @@ def test_the_book_in_chromium_with_the_network_off(smoke):
     problems = check_book(html, shots)
     assert not problems, "\n".join(problems)
     assert len(list(shots.glob("chapters_*.png"))) == len(CHAPTERS)
-    problems = check_console(html)
-    assert not problems, "\n".join(problems)
     control = check_offline_control(html / "chapters" / "05_explore.html",
                                     OFFLINE_CLASS)
     assert not control["problems"], control

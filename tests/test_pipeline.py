@@ -17,13 +17,8 @@ from conftest import ROOT
 from import_graph import covered, needed_files
 
 from derain.book.chapters import CHAPTERS, chapter
-from derain.book.pipeline import (
-    _Progress,
-    _Terminal,
-    chapter_parameters,
-    parameters_cell,
-    write_toc,
-)
+from derain.book.pipeline import chapter_parameters, parameters_cell, write_toc
+from derain.book.progress import CellProgress, Terminal
 from derain.config import SHARED_KEYS, apply_profile, deep_merge, load_params
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -70,7 +65,7 @@ class _Lines:
 
 def test_a_line_printed_after_a_progress_bar_starts_on_its_own_line():
     out, err = _Lines(), _Lines()
-    terminal = _Terminal(out, err)
+    terminal = Terminal(out, err)
     terminal.stderr.write("\rtraining:  50%|█    | 3/6")
     terminal.stdout.write("0.76 steps/s\n")
     terminal.stderr.write("\n")  # the bar's own newline, arriving late
@@ -83,8 +78,8 @@ def test_progress_counts_code_cells_and_estimates_from_the_last_run():
     from types import SimpleNamespace
 
     out, err = _Lines(), _Lines()
-    progress = _Progress("train", 3, {"cells": [1.0, 100.0, 20.0]},
-                         _Terminal(out, err))
+    progress = CellProgress("train", 3, {"cells": [1.0, 100.0, 20.0]},
+                         Terminal(out, err))
     assert progress.opening() == "derain chapter train: 3 code cells; its last " \
         "run took 2.0 min"
     for kind in ("markdown", "code", "code", "markdown", "code"):
@@ -97,7 +92,7 @@ def test_progress_counts_code_cells_and_estimates_from_the_last_run():
     assert lines[2].endswith("about 20 s left]")
     assert len(progress.durations) == 3
     # Timings of a chapter with another number of cells are no estimate.
-    assert _Progress("train", 4, {"cells": [1.0, 2.0, 3.0]}).previous is None
+    assert CellProgress("train", 4, {"cells": [1.0, 2.0, 3.0]}).previous is None
 
 
 TINY = """# ---
@@ -127,10 +122,11 @@ def test_a_chapter_streams_its_output_without_the_tcp_warning(tmp_path):
     (tmp_path / "tiny.py").write_text(TINY)
     script = f"""
 import sys
-from derain.book.pipeline import _Terminal, execute_notebook, notebook_to_ipynb
+from derain.book.pipeline import execute_notebook, notebook_to_ipynb
+from derain.book.progress import Terminal
 raw = notebook_to_ipynb({str(tmp_path / "tiny.py")!r}, {str(tmp_path / "tiny.ipynb")!r})
 execute_notebook(raw, {str(tmp_path / "out.ipynb")!r}, {{"n": 5}}, "tiny",
-                 terminal=_Terminal())
+                 terminal=Terminal())
 """
     env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from derain.book.chapters import BOOK_PAGES, CHAPTERS, chapter
+from derain.book.progress import CellProgress, Terminal, timings_file
 from derain.config import SHARED_KEYS, load_params
 
 
@@ -72,120 +73,6 @@ def chapter_parameters(stage: str, params_path: str | Path = "params.yaml") -> d
     return given
 
 
-class _Terminal:
-    """Where papermill streams a chapter's output: stdout and stderr of the
-    process. The kernel flushes its two streams separately, so a progress bar
-    (stderr, redrawn with carriage returns) may not have ended its line when the
-    next printed line (stdout) arrives; that line then starts on a new one, and
-    the bar's own late newline is dropped."""
-
-    def __init__(self, out=None, err=None):
-        import sys
-
-        self.out_stream, self.err_stream = out or sys.stdout, err or sys.stderr
-        self.open_line = False  # stderr's last write left a line unfinished
-        self.owed = False  # a newline was written for stderr ahead of it
-
-    def _break(self) -> None:
-        if self.open_line:
-            self.err_stream.write("\n")
-            self.err_stream.flush()
-            self.open_line, self.owed = False, True
-
-    def write_out(self, text: str) -> None:
-        self._break()
-        self.out_stream.write(text)
-        self.out_stream.flush()
-
-    def write_err(self, text: str) -> None:
-        if self.owed and text.startswith("\n"):
-            text = text[1:]
-        self.owed = False
-        if text:
-            self.err_stream.write(text)
-            self.err_stream.flush()
-            self.open_line = not text.endswith("\n")
-
-    def line(self, text: str) -> None:
-        """A line of its own on stderr (the per-cell progress)."""
-        self._break()
-        self.write_err(text + "\n")
-
-    class _File:
-        def __init__(self, write):
-            self.write = write
-
-        def flush(self):
-            pass
-
-    @property
-    def stdout(self):
-        return self._File(self.write_out)
-
-    @property
-    def stderr(self):
-        return self._File(self.write_err)
-
-
-class _Progress:
-    """One line per code cell on the terminal while papermill runs a chapter:
-    which cell of how many, the time since the start and, when an earlier run
-    of the stage left its cell timings, about how long is left.
-
-    ``code_cells`` counts the cells papermill runs (the injected parameters
-    included); ``previous`` is the record :func:`run_chapter` left last time."""
-
-    def __init__(self, stage: str, code_cells: int, previous: dict | None,
-                 terminal: _Terminal | None = None):
-        self.stage, self.n, self.terminal = stage, code_cells, terminal
-        cells = (previous or {}).get("cells") or []
-        # Earlier timings only count when the chapter has as many code cells.
-        self.previous = cells if len(cells) == code_cells else None
-        self.start = self.last = time.perf_counter()
-        self.started = False
-        self.durations: list[float] = []
-
-    def opening(self) -> str:
-        line = f"derain chapter {self.stage}: {self.n} code cells"
-        if self.previous:
-            line += f"; its last run took {_duration(sum(self.previous))}"
-        return line
-
-    def on_cell_start(self, cell, **_):
-        """nbclient's hook, before each cell."""
-        if cell.cell_type != "code":
-            return
-        now = time.perf_counter()
-        if self.started:
-            self.durations.append(round(now - self.last, 2))
-        self.started, self.last = True, now
-        k = len(self.durations)
-        line = f"[{self.stage} {k + 1}/{self.n} · {_duration(now - self.start)}"
-        if self.previous and k < len(self.previous):
-            line += f" · about {_duration(sum(self.previous[k:]))} left"
-        if self.terminal is not None:
-            self.terminal.line(line + "]")
-
-    def finish(self) -> None:
-        """After the last cell."""
-        if self.started:
-            self.durations.append(round(time.perf_counter() - self.last, 2))
-
-
-def _duration(seconds: float) -> str:
-    from derain.book.pages import duration
-
-    return duration(seconds)
-
-
-def _timings_file(stage: str) -> Path:
-    """Cell timings of a stage's last run, outside the stage's outputs (which DVC
-    deletes before it runs the stage again): what the next run's estimate uses."""
-    from derain.book.chapters import RESULTS
-
-    return RESULTS / ".timings" / f"{stage}.yaml"
-
-
 def kernel_settings(stage: str, interactive: bool):
     """What the chapter's kernel runs with (a traitlets Config and extra kernel
     arguments): IPC sockets instead of unencrypted TCP on localhost, and text
@@ -211,13 +98,14 @@ def kernel_settings(stage: str, interactive: bool):
 
 def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
                      stage: str, kernel: str = "python3",
-                     terminal: _Terminal | None = None,
+                     terminal: Terminal | None = None,
                      previous: dict | None = None) -> list[float]:
     """Runs the ``.ipynb`` ``source`` with papermill (``parameters`` injected)
     into ``executed``, in a kernel set up by :func:`kernel_settings`. With a
     ``terminal`` the cells' printed output and progress bars stream to it as they
-    run, after one line per code cell (:class:`_Progress`, whose estimate uses
-    the ``previous`` cell timings). The saved notebook keeps each stream as one
+    run, after one line per code cell (a
+    :class:`~derain.book.progress.CellProgress`, whose estimate uses the
+    ``previous`` cell timings). The saved notebook keeps each stream as one
     output with carriage returns resolved (a bar's last state). Returns the
     seconds each code cell took."""
     import shutil
@@ -229,7 +117,7 @@ def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
     code_cells = sum(c.cell_type == "code"
                      for c in nbformat.read(str(source), as_version=4).cells)
     # papermill adds a cell with the injected parameters.
-    progress = _Progress(stage, code_cells + bool(parameters), previous, terminal)
+    progress = CellProgress(stage, code_cells + bool(parameters), previous, terminal)
     config, arguments, sockets = kernel_settings(stage, sys.stderr.isatty())
     streams = {}
     if terminal is not None:
@@ -264,11 +152,11 @@ def run_chapter(stage: str, params_path: str | Path = "params.yaml",
     item.out_dir.mkdir(parents=True, exist_ok=True)
     raw = notebook_to_ipynb(item.source,
                             item.out_dir / f"{item.notebook}.source.ipynb")
-    timings = _timings_file(stage)
+    timings = timings_file(stage)
     previous = yaml.safe_load(timings.read_text()) if timings.is_file() else None
     start = time.perf_counter()
     durations = execute_notebook(raw, item.executed, parameters, stage, kernel,
-                                 _Terminal() if stream else None, previous)
+                                 Terminal() if stream else None, previous)
     seconds = time.perf_counter() - start
     raw.unlink()
     record = {"stage": stage, "seconds": round(seconds, 1),

@@ -277,3 +277,34 @@ def test_offline_control_links_every_control_to_the_images_in_the_browser(
     with pytest.raises(ValueError, match="no precomputed views"):
         OfflineControl({})
 
+
+
+def test_offline_control_moves_in_chromium_without_a_network(explorer, tmp_path):
+    """The control as a page of its own (its widget state embedded, the book's
+    bundled widget manager beside it), opened in headless Chromium with the
+    network off: moving each slider changes the image shown, and nothing is
+    fetched or logged as an error."""
+    import shutil
+
+    from book_check import check_offline_control, chromium
+    from conftest import ROOT
+    from ipywidgets.embed import embed_minimal_html
+
+    from derain.book import static
+
+    if chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    if static.installed_version(ROOT / "js") is None and shutil.which("npm") is None:
+        pytest.skip("the widget manager is not installed and npm is absent")
+    static.widget_manager(tmp_path / "widgets", ROOT / "js")
+    control = OfflineControl(precompute(explorer))
+    page = tmp_path / "control.html"
+    # cors=False: a crossorigin script is refused from a file:// page.
+    embed_minimal_html(page, views=[control.widget], requirejs=False, cors=False,
+                       embed_url="widgets/embed.js")
+    assert "http" not in page.read_text().split("<body>")[0]
+    result = check_offline_control(page, OFFLINE_CLASS)
+    assert not result["problems"], result
+    first, stronger_rain, before = result["shown"]
+    assert first and stronger_rain and before, result
+    assert len({first, stronger_rain, before}) == 3, result

@@ -7,14 +7,19 @@ import torch
 from PIL import Image
 
 from derain.book.explore import (
+    OFFLINE_CLASS,
+    RAIN_STRENGTHS,
     REAL,
     SYNTHETIC,
     UPLOAD,
     Explorer,
+    OfflineControl,
     error_map,
     find_models,
     fit,
+    precompute,
     states_figure,
+    to_png,
 )
 from derain.evaluation import save_model
 from derain.metrics import psnr, ssim
@@ -225,3 +230,81 @@ def test_displays_as_a_widget_and_draws_a_static_figure(explorer):
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert texts == ["no ground truth"]
     assert len(fig.axes) == 8
+
+
+def test_precompute_every_model_at_every_rain_strength(explorer):
+    views = precompute(explorer)
+    assert list(views) == [(s, m) for s in RAIN_STRENGTHS for m in ("m", "m/variant")]
+    light, heavy = views[("light", "m")], views[("heavy", "m")]
+    assert light.rain_params.density < heavy.rain_params.density
+    assert np.array_equal(light.target, heavy.target)  # one scene
+    assert not np.array_equal(views[("light", "m")].output,
+                              views[("light", "m/variant")].output)
+
+
+def test_offline_control_links_every_control_to_the_images_in_the_browser(
+        explorer):
+    """The page has no kernel: each control is jslinked to the stacks that hold
+    the precomputed images, and following the stacks' selected indices for any
+    setting of the controls lands on that setting's image."""
+    views = precompute(explorer)
+    control = OfflineControl(views)
+    assert OFFLINE_CLASS in control.widget._dom_classes
+    # One link from the rain slider to the outer stack; per strength one from
+    # the before/after slider and one from the model menu.
+    assert len(control.links) == 1 + 2 * len(RAIN_STRENGTHS)
+    for link in control.links:
+        assert type(link).__name__ == "Link"  # jslink: kept in the widget state
+        assert link.source[0] in (control.strength, control.side, control.model)
+        assert link.source[1] == "index"
+        assert type(link.target[0]).__name__ == "Stack"
+        assert link.target[1] == "selected_index"
+    outer = control.widget.children[-1].children[0]
+    for i, strength in enumerate(control.strength.options):
+        for j, side in enumerate(control.side.options):
+            for k, model in enumerate(control.model.options):
+                chosen = outer.children[i].children[j]
+                if side == OfflineControl.AFTER:
+                    chosen = chosen.children[k]
+                image = chosen.children[0]
+                control.strength.value, control.side.value = strength, side
+                control.model.value = model
+                assert image is control.shown()
+                expected = views[(strength, model)]
+                pixels = expected.output if side == OfflineControl.AFTER \
+                    else expected.rainy
+                assert bytes(image.value) == to_png(pixels)
+    with pytest.raises(ValueError, match="no precomputed views"):
+        OfflineControl({})
+
+
+
+def test_offline_control_moves_in_chromium_without_a_network(explorer, tmp_path):
+    """The control as a page of its own (its widget state embedded, the book's
+    bundled widget manager beside it), opened in headless Chromium with the
+    network off: moving each slider changes the image shown, and nothing is
+    fetched or logged as an error."""
+    import shutil
+
+    from book_check import check_offline_control, chromium
+    from conftest import ROOT
+    from ipywidgets.embed import embed_minimal_html
+
+    from derain.book import static
+
+    if chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    if static.installed_version(ROOT / "js") is None and shutil.which("npm") is None:
+        pytest.skip("the widget manager is not installed and npm is absent")
+    static.widget_manager(tmp_path / "widgets", ROOT / "js")
+    control = OfflineControl(precompute(explorer))
+    page = tmp_path / "control.html"
+    # cors=False: a crossorigin script is refused from a file:// page.
+    embed_minimal_html(page, views=[control.widget], requirejs=False, cors=False,
+                       embed_url="widgets/embed.js")
+    assert "http" not in page.read_text().split("<body>")[0]
+    result = check_offline_control(page, OFFLINE_CLASS)
+    assert not result["problems"], result
+    first, stronger_rain, before = result["shown"]
+    assert first and stronger_rain and before, result
+    assert len({first, stronger_rain, before}) == 3, result

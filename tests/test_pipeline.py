@@ -5,6 +5,7 @@ size."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from import_graph import covered, needed_files
 
 from derain.book.chapters import CHAPTERS, chapter
 from derain.book.pipeline import chapter_parameters, parameters_cell, write_toc
+from derain.book.progress import CellProgress, Terminal
 from derain.config import SHARED_KEYS, apply_profile, deep_merge, load_params
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -49,6 +51,98 @@ def test_the_table_of_contents_lists_every_chapter_in_order(tmp_path):
         # The reproduce page is written at build time from dvc.yaml.
         assert page == "reproduce" or (ROOT / "book" / f"{page}.md").is_file()
     assert (ROOT / "book" / f"{toc['root']}.md").is_file()
+
+
+class _Lines:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_a_line_printed_after_a_progress_bar_starts_on_its_own_line():
+    out, err = _Lines(), _Lines()
+    terminal = Terminal(out, err)
+    terminal.stderr.write("\rtraining:  50%|█    | 3/6")
+    terminal.stdout.write("0.76 steps/s\n")
+    terminal.stderr.write("\n")  # the bar's own newline, arriving late
+    terminal.line("[train 6/9 · 22 s]")
+    assert err.text == "\rtraining:  50%|█    | 3/6\n[train 6/9 · 22 s]\n"
+    assert out.text == "0.76 steps/s\n"
+
+
+def test_progress_counts_code_cells_and_estimates_from_the_last_run():
+    from types import SimpleNamespace
+
+    out, err = _Lines(), _Lines()
+    progress = CellProgress("train", 3, {"cells": [1.0, 100.0, 20.0]},
+                         Terminal(out, err))
+    assert progress.opening() == "derain chapter train: 3 code cells; its last " \
+        "run took 2.0 min"
+    for kind in ("markdown", "code", "code", "markdown", "code"):
+        progress.on_cell_start(cell=SimpleNamespace(cell_type=kind), cell_index=0)
+    progress.finish()
+    lines = err.text.splitlines()
+    assert [line.split(" · ")[0] for line in lines] == ["[train 1/3", "[train 2/3",
+                                                         "[train 3/3"]
+    assert lines[0].endswith("about 2.0 min left]")
+    assert lines[2].endswith("about 20 s left]")
+    assert len(progress.durations) == 3
+    # Timings of a chapter with another number of cells are no estimate.
+    assert CellProgress("train", 4, {"cells": [1.0, 2.0, 3.0]}).previous is None
+
+
+TINY = """# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+n = 2
+
+# %%
+from tqdm.auto import tqdm
+
+for _ in tqdm(range(n), desc="steps"):
+    pass
+print("done", n)
+"""
+
+
+def test_a_chapter_streams_its_output_without_the_tcp_warning(tmp_path):
+    """The kernel talks over IPC sockets (no "running over TCP without
+    encryption" warning), progress bars are text streamed to the terminal, and
+    the saved notebook keeps each bar's last state only."""
+    (tmp_path / "tiny.py").write_text(TINY)
+    script = f"""
+import sys
+from derain.book.pipeline import execute_notebook, notebook_to_ipynb
+from derain.book.progress import Terminal
+raw = notebook_to_ipynb({str(tmp_path / "tiny.py")!r}, {str(tmp_path / "tiny.ipynb")!r})
+execute_notebook(raw, {str(tmp_path / "out.ipynb")!r}, {{"n": 5}}, "tiny",
+                 terminal=Terminal())
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "lib"))
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "TCP" not in run.stderr and "TCP" not in run.stdout
+    assert "done 5" in run.stdout
+    assert "derain chapter tiny: 3 code cells" in run.stderr
+    assert "[tiny 3/3 · " in run.stderr and "steps: 100%" in run.stderr
+    notebook = json.loads((tmp_path / "out.ipynb").read_text())
+    streams = [o for c in notebook["cells"] for o in c.get("outputs", [])
+               if o["output_type"] == "stream"]
+    bar = "".join(next(o for o in streams if o["name"] == "stderr")["text"])
+    assert "\r" not in bar and bar.startswith("steps: 100%")
+    assert "widgets" not in notebook["metadata"]  # no widget bar was saved
 
 
 def test_an_unknown_stage_is_named():
@@ -147,37 +241,95 @@ def test_every_stage_writes_under_its_own_folder():
         assert outs and all(o.startswith(f"results/{name}") for o in outs), name
 
 
-def test_requirements_and_environment_agree():
-    req = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+def _lock_pins(text: str) -> dict[str, tuple[str, list[str], set[str]]]:
+    """name -> (version, hashes, what pulled it in) of a pip-compile lock."""
+    pins, name = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#")):
+            pinned = line.split(" ")[0]
+            name, _, version = pinned.partition("==")
+            pins[name.lower()] = (version, [], set())
+        elif name and line.strip().startswith("--hash=sha256:"):
+            pins[name.lower()][1].append(line.strip().split(":", 1)[1].rstrip(" \\"))
+        elif name and line.strip().startswith("#") and "-r requirements.txt" in line:
+            pins[name.lower()][2].add("requirements.txt")
+    return pins
+
+
+def test_requirements_lock_and_environment_agree():
+    """requirements.txt names the packages; requirements.lock (pip-compile) pins
+    every one of them and everything they need, each with its hashes; and
+    environment.yml is what tools/environment.py makes of requirements.txt."""
+    import importlib.util
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements.txt").read_text()
+    req = [line.strip() for line in text.splitlines()
            if line.strip() and not line.startswith("#")]
+    assert "torch==2.13.0" in req
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
-    assert sorted(req) == sorted(pip)
-    assert "torch==2.13.0" in req
+    assert sorted(req) == sorted(p for p in pip if not p.startswith("--"))
+    spec = importlib.util.spec_from_file_location("environment",
+                                                  ROOT / "tools" / "environment.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (ROOT / "environment.yml").read_text() == generator.environment_yml(text)
+
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = _lock_pins(lock)
+    direct = {name for name, (_, _, via) in pins.items() if via}
+    names = {Requirement(r).name.lower() for r in req}
+    assert direct == names, "requirements.lock is stale: run `make lock`"
+    for r in map(Requirement, req):
+        version = pins[r.name.lower()][0]
+        assert r.specifier.contains(version, prereleases=True), (r, version)
+    assert all(hashes for _, hashes, _ in pins.values())
+    assert pins["torch"][0] == "2.13.0+cpu"  # the CPU build, not CUDA's
+    # Made by `make lock`, with the options the Makefile gives pip-compile.
+    makefile = (ROOT / "Makefile").read_text()
+    for option in ("--generate-hashes", "--allow-unsafe", "--strip-extras",
+                   "--no-emit-index-url", "--no-emit-find-links"):
+        assert option in makefile and option in lock.split("\n", 6)[4]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("data", ["linked", "empty"])
-def test_smoke_pipeline_end_to_end(tmp_path, data):
-    """dvc repro of a clean copy of the project at smoke size, book included, with
-    the data folder linked to the real sets (when present) or left empty."""
+def test_the_default_data_folder_is_the_repositorys_own():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nDATA ?= datasets\n" in makefile
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "DATA=../shared/datasets" in ci
+
+
+@pytest.fixture(scope="module", params=["linked", "empty"])
+def smoke(request, tmp_path_factory):
+    """dvc repro of a clean copy of the project (its files in git) at smoke size,
+    book included, with the data folder linked to the real sets (when present)
+    or left empty. The copy shares the widget manager's node_modules when this
+    checkout has them (npm ci would fetch the same locked files)."""
+    data = request.param
+    linked = data == "linked"
+    shared = ROOT / "datasets"
+    if linked and not (shared / "Rain100L").is_dir():
+        pytest.skip("no data sets to link at datasets/ (make data-link DATA=...)")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
                            check=True).stdout.decode().split("\0")
-    work = tmp_path / "project"
+    work = tmp_path_factory.mktemp(f"smoke_{data}") / "project"
     for name in filter(None, files):
         target = work / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target)
-    linked = data == "linked"
-    data_label = data
-    data = ROOT / "datasets"
-    if linked and not (data / "Rain100L").is_dir():
-        pytest.skip("no data sets to link")
+    modules = ROOT / "js" / "node_modules"
+    if modules.is_dir():
+        (work / "js" / "node_modules").symlink_to(modules)
     if linked:
-        (work / "datasets").symlink_to(data.resolve())
+        (work / "datasets").symlink_to(shared.resolve())
     else:
         (work / "datasets").mkdir()
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               GIT_AUTHOR_NAME="derain test", GIT_AUTHOR_EMAIL="test@derain.invalid",
+               GIT_COMMITTER_NAME="derain test",
+               GIT_COMMITTER_EMAIL="test@derain.invalid")
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     apply_profile("smoke", work / "params.yaml")
     # About 7 minutes on an idle 2-core CPU; the limit only stops a hung run, and
@@ -190,7 +342,13 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     assert "derain chapter data: data_root datasets: " in console
     assert "derain chapter data: results/data: scenes 6 train" in console
     assert ("bundled photographs" in console) is not linked
+    return {"work": work, "env": env, "linked": linked, "label": data,
+            "data": shared, "log": console}
 
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end(smoke):
+    work, env, linked = smoke["work"], smoke["env"], smoke["linked"]
     results = work / "results"
     data_metrics = json.loads((results / "data" / "metrics.json").read_text())
     assert data_metrics["training_pairs"] == 6 * 3  # 6 scenes x C(3, 2)
@@ -201,30 +359,96 @@ def test_smoke_pipeline_end_to_end(tmp_path, data):
     scores = json.loads((results / "evaluate" / "metrics.json").read_text())
     assert scores["synthetic"]["n"] > 0 and 5 < scores["synthetic"]["psnr"] < 60
     assert ("rain100l" in scores) is linked
-    for stage in ("data", "train", "evaluate"):
-        assert (results / stage / "wall_time.yaml").is_file()
-    index = results / "book" / "_build" / "html" / "index.html"
-    assert index.is_file()
-    chapters = list((results / "book" / "_build" / "html" / "chapters").glob("*.html"))
+    for item in CHAPTERS:
+        wall = yaml.safe_load((results / item.stage / "wall_time.yaml").read_text())
+        assert wall["seconds"] > 0 and wall["profile"] == "smoke"
+        # Progress on the terminal: a line per cell, and no kernel warning.
+        assert f"derain chapter {item.stage}: " in smoke["log"]
+        assert f"[{item.stage} 1/" in smoke["log"]
+    assert "TCP" not in smoke["log"]
+    assert "training: 100%" in smoke["log"]
+    html = results / "book" / "_build" / "html"
+    assert (html / "index.html").is_file()
+    chapters = sorted((html / "chapters").glob("*.html"))
     assert len(chapters) == len(CHAPTERS)
-    assert "<img" in (results / "book" / "_build" / "html" / "chapters" /
-                      "01_data.html").read_text()
-    if chromium():
-        shots = ROOT / "artifacts" / "book" / data_label
-        shutil.rmtree(shots, ignore_errors=True)  # no pages of an older book
-        problems = check_book(results / "book" / "_build" / "html", shots)
-        assert not problems, "\n".join(problems)
-        assert len(list(shots.glob("chapters_*.png"))) == len(chapters)
+    assert "<img" in (html / "chapters" / "01_data.html").read_text()
+    for page in chapters:
+        text = page.read_text()
+        assert "This chapter is the DVC stage" in text and "its last run took" in text
+    explore = (html / "chapters" / "05_explore.html").read_text()
+    # Numbered and captioned, with the data a click away; the widget manager
+    # comes from the book itself.
+    for expected in ('<span class="caption-number">Fig. 5.1', "Table 5.1",
+                     "Made by stage <code", 'class="reference download internal"',
+                     "_static/widgets/embed.js", 'class="cell tag_hide-input'):
+        assert expected in explore, expected
+    assert "cdn.jsdelivr" not in explore and "cdnjs" not in explore
+    assert (html / "_static" / "widgets" / "embed.js").is_file()
+    reproduce = re.sub(r"<[^>]+>", "", (html / "reproduce.html").read_text())
+    assert "dvc exp run -S evaluate.rain100l_limit=30" in reproduce
+    assert "dvc plots diff" in reproduce
     if not linked:
-        html = (results / "book" / "_build" / "html" / "chapters" / "01_data.html")
-        assert "bundled photographs" in html.read_text()
+        page = (html / "chapters" / "01_data.html").read_text()
+        assert "bundled photographs" in page
         return
     # The evaluation command uses the same code and agrees with the chapter.
-    if (data / "Rain100L").is_dir():
-        out = subprocess.run(
-            ["derain", "evaluate", "--checkpoint", str(results / "train" / "model.pt"),
-             "--input", str(data / "Rain100L" / "input"),
-             "--target", str(data / "Rain100L" / "target"), "--json"],
-            cwd=work, env=env, capture_output=True, text=True, check=True)
-        cli = json.loads(out.stdout)
-        assert cli["n"] == 100 and 20 < cli["psnr"] < 40
+    data = smoke["data"]
+    out = subprocess.run(
+        ["derain", "evaluate", "--checkpoint", str(results / "train" / "model.pt"),
+         "--input", str(data / "Rain100L" / "input"),
+         "--target", str(data / "Rain100L" / "target"), "--json"],
+        cwd=work, env=env, capture_output=True, text=True, check=True)
+    cli = json.loads(out.stdout)
+    assert cli["n"] == 100 and 20 < cli["psnr"] < 40
+
+
+@pytest.mark.slow
+def test_the_book_in_chromium_with_the_network_off(smoke):
+    """Every page: images load, links and anchors resolve, tables have cells,
+    nothing is fetched from the network, no console error; the explorer's
+    offline control changes the image it shows when its sliders move."""
+    if chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium): "
+                    "the browser checks of the book did not run")
+    from book_check import check_offline_control
+
+    from derain.book.explore import OFFLINE_CLASS
+
+    html = smoke["work"] / "results" / "book" / "_build" / "html"
+    shots = ROOT / "artifacts" / "book" / smoke["label"]
+    shutil.rmtree(shots, ignore_errors=True)  # no pages of an older book
+    problems = check_book(html, shots)
+    assert not problems, "\n".join(problems)
+    assert len(list(shots.glob("chapters_*.png"))) == len(CHAPTERS)
+    control = check_offline_control(html / "chapters" / "05_explore.html",
+                                    OFFLINE_CLASS)
+    assert not control["problems"], control
+    first, stronger_rain, before = control["shown"]
+    assert first, "the offline control was not drawn"
+    assert stronger_rain and stronger_rain != first, control
+    assert before and before != stronger_rain, control
+
+
+@pytest.mark.slow
+def test_the_dvc_round_trip_of_the_reproduce_page(smoke):
+    """The commands of the reproduce page at smoke size: one parameter changed by
+    an experiment, its parameters, metrics and plots compared with the commit."""
+    from derain.book.pipeline import EXPERIMENT
+
+    if not smoke["linked"]:
+        pytest.skip("the example changes how much of Rain100L is scored: it needs "
+                    "the data sets")
+    work, said = smoke["work"], {}
+    for command, _ in EXPERIMENT:
+        run = subprocess.run(command, shell=True, cwd=work, env=smoke["env"],
+                             capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, (command, run.stdout[-2000:], run.stderr[-2000:])
+        said[command] = run.stdout
+    outputs = dict(zip(["commit", "run", "show", "params", "metrics", "plots"],
+                       said.values(), strict=True))
+    assert "rain100l_limit" in outputs["params"] and "30" in outputs["params"]
+    assert "rain100l" in outputs["metrics"]
+    assert "rain100l_limit" in outputs["show"]
+    page = work / "results" / "plots_diff" / "index.html"
+    text = page.read_text()
+    assert "<img" in text and "http://" not in text and "https://" not in text

@@ -1,7 +1,8 @@
 """The ``derain`` command: ``predict`` (derain photographs), ``evaluate`` a
 checkpoint on paired folders, run a ``chapter`` (as the DVC stages do), render the
-``book``, switch parameter ``profile`` and ``params check`` (the schema of
-``params.yaml``).
+``book``, switch parameter ``profile``, ``params check`` (the schema of
+``params.yaml``) and ``data check`` a data folder against the checksums of the
+published sets.
 
 Every failure the user can fix ends in one line per problem on stderr,
 ``derain <command>: error: <problem>``, and exit status 2; Ctrl-C ends in one line
@@ -70,6 +71,39 @@ def _profile(args) -> int:
     return 0
 
 
+def _data_check(args) -> int:
+    from pathlib import Path
+
+    from derain.data.checksums import check_data
+
+    root = Path(args.data_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such data folder")
+    reports = check_data(root, args.manifest)
+    shown = f"{root} (-> {root.resolve()})" if root.is_symlink() else str(root)
+    print(f"{shown} against {args.manifest}:")
+    width = max(len(r.name) for r in reports) + 2
+    for report in reports:
+        print("  " + report.line(width))
+    published = [r.name for r in reports if r.as_published]
+    if len(published) == len(reports):
+        print("Every set is as published: numbers computed on them are "
+              "comparable to the book's.")
+        return 0
+    print("Comparable to the book's numbers: only what uses "
+          + (", ".join(published) if published else "none of the sets")
+          + ". The others are absent or differ from the published sets.")
+    return 1
+
+
+def _data_manifest(args) -> int:
+    from derain.data.checksums import write_manifest
+
+    count = write_manifest(args.data_root, args.manifest)
+    print(f"{args.manifest}: {count} files of {args.data_root}")
+    return 0
+
+
 def _predict(args) -> int:
     from derain.predict import predict_files
 
@@ -114,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("name", help="cpu, smoke or gpu (profiles/<name>.yaml)")
     pr.add_argument("--params", default="params.yaml")
     pr.set_defaults(func=_profile)
+
+    da = sub.add_parser("data", help="check a data folder against the checksums "
+                        "of the published data sets")
+    da_sub = da.add_subparsers(dest="action", required=True)
+    for action, func, text in (
+            ("check", _data_check, "say which files are missing or differ from "
+             "the published sets (exit 1 when any set is not as published)"),
+            ("manifest", _data_manifest, "write the checksums of a data folder "
+             "(for maintainers: the published sets)")):
+        cmd = da_sub.add_parser(action, help=text)
+        cmd.add_argument("--data-root", default="datasets", metavar="DIR",
+                         help="the data folder (default: datasets)")
+        cmd.add_argument("--manifest", default="datasets.sha256", metavar="FILE")
+        cmd.set_defaults(func=func)
 
     pd = sub.add_parser("predict", help="derain image files and folders into a folder")
     pd.add_argument("inputs", nargs="+", metavar="INPUT",

@@ -40,15 +40,19 @@ from derain.rain import FrameRain, render_frame
 __all__ = [
     "DEFAULT_RAIN",
     "FIXED_RAIN",
+    "OFFLINE_CLASS",
+    "RAIN_STRENGTHS",
     "REAL",
     "SOURCES",
     "SYNTHETIC",
     "UPLOAD",
     "Explorer",
+    "OfflineControl",
     "View",
     "error_map",
     "find_models",
     "fit",
+    "precompute",
     "states_figure",
     "to_png",
 ]
@@ -62,6 +66,15 @@ SOURCES = (RAIN100L, REAL, SYNTHETIC, UPLOAD)
 # rain like that the models learned from.
 FIXED_RAIN = {"width": 0.9, "intensity": 0.5, "layers": 3}
 DEFAULT_RAIN = {"angle": 15.0, "density": 0.002, "length": 25.0, "accumulation": 0.0}
+# Three settings of the sliders for the control over precomputed views: light rain,
+# the sliders' start, heavy slanted rain under a veil.
+RAIN_STRENGTHS = {
+    "light": {"angle": 10.0, "density": 0.0008, "length": 15.0, "accumulation": 0.0},
+    "medium": DEFAULT_RAIN,
+    "heavy": {"angle": -35.0, "density": 0.006, "length": 50.0, "accumulation": 0.3},
+}
+OFFLINE_CLASS = "derain-offline-control"
+"""CSS class of the control over precomputed views (the browser test finds it)."""
 RAIN_GAIN = 4.0  # the rain layer and the error map are faint: shown x4, as in ch. 3
 _CONTROLS = ("model", "source", "image", "angle", "density", "length", "accumulation")
 
@@ -515,3 +528,110 @@ def states_figure(views: list[View], size: float = 2.4):
                     transform=ax.transAxes, fontsize=9)
     return fig
 
+
+
+def precompute(explorer: Explorer, image: str | None = None,
+               strengths: Mapping[str, Mapping[str, float]] = RAIN_STRENGTHS
+               ) -> dict[tuple[str, str], View]:
+    """The views of every model of ``explorer`` at every rain strength (slider
+    settings by name) on one synthetic scene (``image``, default the first).
+    Returns ``{(strength, model): View}``, strengths outermost, in order. Leaves
+    the explorer on its last view."""
+    if SYNTHETIC not in explorer.names or not explorer.names[SYNTHETIC]:
+        raise ValueError("no synthetic scene to precompute views on")
+    image = image or explorer.names[SYNTHETIC][0]
+    views = {}
+    for strength, rain in strengths.items():
+        for model in explorer.models:
+            views[(strength, model)] = explorer.set(model=model, source=SYNTHETIC,
+                                                    image=image, **rain)
+    return views
+
+
+class OfflineControl:
+    """A control over precomputed views that works in the rendered book, where
+    no Python runs: a rain-strength slider, a model menu and a before/after
+    slider choose among images computed beforehand. The choice is made in the
+    browser (``jslink`` between each control and nested ``Stack`` widgets), so
+    it works from the page's embedded widget state with no kernel and no
+    network.
+
+    Args:
+        views: ``{(strength, model): View}`` as :func:`precompute` returns.
+
+    Attributes:
+        strength, side: SelectionSliders (rain strength; "before" the rainy
+            input, "after" the derained output).
+        model: Dropdown of the models.
+        images: ``{(strength, "before"): Image}`` and
+            ``{(strength, "after", model): Image}``: every image the control
+            can show.
+        links: the browser-side links (``jslink``'s Link widgets, each from a
+            control's ``index`` to a Stack's ``selected_index``).
+        widget: the whole control (a VBox with the CSS class
+            :data:`OFFLINE_CLASS`).
+    """
+
+    BEFORE, AFTER = "before", "after"  # the rainy input, the derained output
+
+    def __init__(self, views: Mapping[tuple[str, str], View]):
+        if not views:
+            raise ValueError("no precomputed views")
+        strengths = list(dict.fromkeys(s for s, _ in views))
+        models = list(dict.fromkeys(m for _, m in views))
+        wide = {"description_width": "initial"}
+        self.strength = w.SelectionSlider(options=strengths, description="rain",
+                                          continuous_update=True, style=wide)
+        self.model = w.Dropdown(options=models, description="model", style=wide)
+        self.side = w.SelectionSlider(options=[self.BEFORE, self.AFTER],
+                                      value=self.AFTER,
+                                      description="rainy before / derained after",
+                                      continuous_update=True, style=wide)
+        self.images: dict[tuple, w.Image] = {}
+        self.links: list[w.Widget] = []
+
+        def panel(key, image, note):
+            self.images[key] = w.Image(value=to_png(image), format="png",
+                                       layout=w.Layout(width="100%"))
+            return w.VBox([self.images[key], w.HTML(html.escape(note))])
+
+        by_strength = []
+        for strength in strengths:
+            first = views[(strength, models[0])]
+            before = panel((strength, "before"), first.rainy,
+                           f"rainy input: {first.title}" + (
+                               f"; PSNR {first.input_psnr:.2f} dB, SSIM "
+                               f"{first.input_ssim:.3f}"
+                               if first.has_ground_truth else ""))
+            afters = w.Stack([panel((strength, "after", model),
+                                    views[(strength, model)].output,
+                                    f"derained by {model}: "
+                                    f"{views[(strength, model)].scores}")
+                              for model in models], selected_index=0)
+            sides = w.Stack([before, afters], selected_index=1)
+            self._link(self.model, afters)
+            self._link(self.side, sides)
+            by_strength.append(sides)
+        shown = w.Stack(by_strength, selected_index=0)
+        self._link(self.strength, shown)
+        note = w.HTML("<i>Precomputed: moving these controls picks among images "
+                      "computed when the book was built; no Python runs here.</i>")
+        self.widget = w.VBox(
+            [note, w.HBox([self.strength, self.model, self.side],
+                          layout=w.Layout(flex_flow="row wrap")),
+             w.Box([shown], layout=w.Layout(max_width="420px"))])
+        self.widget.add_class(OFFLINE_CLASS)
+
+    def _link(self, control: w.Widget, stack: w.Stack) -> None:
+        self.links.append(w.jslink((control, "index"), (stack, "selected_index")))
+
+    def shown(self) -> w.Image:
+        """The image the page shows for the controls' current values (what the
+        browser-side links select)."""
+        strength = self.strength.value
+        if self.side.value == self.BEFORE:
+            return self.images[(strength, "before")]
+        return self.images[(strength, "after", self.model.value)]
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from derain.book.chapters import BOOK_PAGES, CHAPTERS, chapter, stage_dir
+from derain.book.progress import CellProgress, Terminal, timings_file
 from derain.config import SHARED_KEYS, load_params
 from derain.data import RAIN100L, REAL_RAIN, data_root_summary, scenes_summary
 from derain.params import check_params_file
@@ -84,42 +85,97 @@ def _say(stage: str, line: str) -> None:
     print(f"derain chapter {stage}: {line}", file=sys.stderr, flush=True)
 
 
-def run_chapter(stage: str, params_path: str | Path = "params.yaml",
-                kernel: str = "python3") -> Path:
-    """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
-    replaced by :func:`chapter_parameters`; writes the executed notebook and the
-    wall time to ``results/<stage>/wall_time.yaml``.
+def kernel_settings(stage: str, interactive: bool):
+    """What the chapter's kernel runs with (a traitlets Config and extra kernel
+    arguments): IPC sockets instead of unencrypted TCP on localhost, and text
+    progress bars (``tqdm.auto`` as ``tqdm.std``) that papermill streams to the
+    terminal: a widget bar would only be saved as a dead widget."""
+    import os
+    import tempfile
 
-    Before the notebook starts, the whole of ``params_path`` is checked against
-    its schema (:func:`derain.params.check_params_file`, a
-    :class:`~derain.params.ParamsError` with one line per problem) and the data
-    the chapter reads is named on stderr: the sets under ``data_root`` and how
-    many of their images it uses. What the notebook writes to stderr (warnings)
-    is copied there too. A failing cell raises RuntimeError naming the cell and
-    the error; its traceback stays in the executed notebook."""
+    from traitlets.config import Config
+
+    sockets = Path(tempfile.mkdtemp(prefix=f"derain-{stage}-"))
+    config = Config({"KernelManager": {"transport": "ipc",
+                                       "ip": str(sockets / "kernel")}})
+    # A bar redrawn every second suits a terminal; a log file (CI) gets a line
+    # every half minute.
+    os.environ.setdefault("TQDM_MININTERVAL", "1" if interactive else "30")
+    os.environ.setdefault("TQDM_NCOLS", "100")
+    os.environ.pop("TQDM_DISABLE", None)
+    arguments = ["--IPKernelApp.exec_lines=import tqdm.auto, tqdm.std; "
+                 "tqdm.auto.tqdm, tqdm.auto.trange = tqdm.std.tqdm, tqdm.std.trange"]
+    return config, arguments, sockets
+
+
+def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
+                     stage: str, kernel: str = "python3",
+                     terminal: Terminal | None = None,
+                     previous: dict | None = None) -> list[float]:
+    """Runs the ``.ipynb`` ``source`` with papermill (``parameters`` injected)
+    into ``executed``, in a kernel set up by :func:`kernel_settings`. With a
+    ``terminal`` the cells' printed output and progress bars stream to it as they
+    run, after one line per code cell (a
+    :class:`~derain.book.progress.CellProgress`, whose estimate uses the
+    ``previous`` cell timings). The saved notebook keeps each stream as one
+    output with carriage returns resolved (a bar's last state). Returns the
+    seconds each code cell took."""
+    import shutil
+    import sys
+
+    import nbformat
+    import papermill
+
+    code_cells = sum(c.cell_type == "code"
+                     for c in nbformat.read(str(source), as_version=4).cells)
+    # papermill adds a cell with the injected parameters.
+    progress = CellProgress(stage, code_cells + bool(parameters), previous, terminal)
+    config, arguments, sockets = kernel_settings(stage, sys.stderr.isatty())
+    streams = {}
+    if terminal is not None:
+        terminal.line(progress.opening())
+        streams = {"stdout_file": terminal.stdout, "stderr_file": terminal.stderr}
+    try:
+        papermill.execute_notebook(
+            str(source), str(executed), parameters=parameters,
+            kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
+            coalesce_streams=True, config=config, extra_arguments=arguments,
+            on_cell_start=progress.on_cell_start, **streams)
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+    progress.finish()
+    return progress.durations
+
+
+def run_chapter(stage: str, params_path: str | Path = "params.yaml",
+                kernel: str = "python3", stream: bool = True) -> Path:
+    """Executes the chapter of ``stage`` with papermill, its ``parameters`` cell
+    replaced by :func:`chapter_parameters` (see :func:`execute_notebook`; with
+    ``stream`` its output appears on the terminal as it runs); writes the
+    executed notebook and the wall time to ``results/<stage>/wall_time.yaml``
+    (seconds, profile, CPU cores, date), which the book shows under the
+    chapter's title."""
+    import datetime
     import os
 
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    # Progress bars would be saved as dead widgets in the executed notebook.
-    os.environ["TQDM_DISABLE"] = "1"
     item = chapter(stage)
     check_params_file(params_path)
     parameters = chapter_parameters(stage, params_path)
     if "data_root" in parameters:
         limits = {LIMITS[k]: v for k, v in parameters.items() if k in LIMITS}
         _say(stage, data_root_summary(parameters["data_root"], limits))
+    params = load_params(params_path)
     item.out_dir.mkdir(parents=True, exist_ok=True)
     raw = notebook_to_ipynb(item.source,
                             item.out_dir / f"{item.notebook}.source.ipynb")
+    timings = timings_file(stage)
+    previous = yaml.safe_load(timings.read_text()) if timings.is_file() else None
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(raw), str(item.executed), parameters=parameters,
-            kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
-            stderr_file=sys.stderr,
-        )
+        durations = execute_notebook(raw, item.executed, parameters, stage, kernel,
+                                     Terminal() if stream else None, previous)
     except PapermillExecutionError as err:
         message = (err.evalue or "").strip().splitlines()
         raise RuntimeError(
@@ -129,26 +185,41 @@ def run_chapter(stage: str, params_path: str | Path = "params.yaml",
     finally:
         raw.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    (item.out_dir / "wall_time.yaml").write_text(
-        yaml.safe_dump({"stage": stage, "seconds": round(seconds, 1)})
-    )
+    record = {"stage": stage, "seconds": round(seconds, 1),
+              "profile": params.get("profile", "cpu"), "cpus": os.cpu_count(),
+              "finished": datetime.date.today().isoformat()}
+    (item.out_dir / "wall_time.yaml").write_text(yaml.safe_dump(record,
+                                                                sort_keys=False))
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    timings.write_text(yaml.safe_dump({"seconds": record["seconds"],
+                                       "cells": durations}))
     if stage == "data":
         _say(stage, scenes_summary(stage_dir("data")))
     return item.executed
 
 
-def _hide_default_parameters(source: Path, target: Path) -> None:
-    """Copies an executed notebook, tagging its ``parameters`` cell (the smoke
-    defaults) ``remove-cell``: the page shows only the values papermill injected,
-    the ones the run used."""
-    import json
-
-    notebook = json.loads(source.read_text())
-    for cell in notebook["cells"]:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            cell["metadata"]["tags"] = [*tags, "remove-cell"]
-    target.write_text(json.dumps(notebook, indent=1))
+# A researcher's round trip with DVC: change one parameter, run what it reaches,
+# compare. The reproduce page shows these commands; the end-to-end test runs them
+# at smoke size. (command, what it does)
+EXPERIMENT = (
+    ("git add -A && git commit -qm baseline",
+     "Experiments start from a commit: the baseline is the run you have."),
+    ("dvc exp run -S evaluate.rain100l_limit=30",
+     "Changes one parameter (here: score Rain100L on its first 30 pairs) for this "
+     "run only and runs the stages it reaches (`evaluate`, then the pages that "
+     "read its results); the others are reused from the cache. The workspace "
+     "then holds the experiment's results."),
+    ("dvc exp show --only-changed",
+     "Every experiment in a table: the parameters that differ and the metrics "
+     "they gave."),
+    ("dvc params diff",
+     "The parameters of the workspace (the experiment) against the commit."),
+    ("dvc metrics diff",
+     "Its metrics against the commit's, with the change."),
+    ("dvc plots diff --out results/plots_diff",
+     "The figures of both, side by side, in `results/plots_diff/index.html`: "
+     "images only, it opens without a network."),
+)
 
 
 def write_reproduce_page(path: Path, root: Path) -> None:
@@ -179,7 +250,18 @@ def write_reproduce_page(path: Path, root: Path) -> None:
     lines += ["", f"Recorded stages together: {total / 60:.1f} min (the book stage "
               "itself takes well under a minute). A stage that DVC found up to date "
               "keeps the time of the run that made its outputs; a training stage "
-              "that resumed from its checkpoint records only the resumed part."]
+              "that resumed from its checkpoint records only the resumed part.",
+              "", "## Change a parameter and compare", "",
+              "A run is a commit of the parameters plus the outputs DVC keeps. To "
+              "see what one parameter does, run an experiment and compare it with "
+              "the commit; the steps below are run by the project's end-to-end "
+              "test at smoke size.", ""]
+    for command, what in EXPERIMENT:
+        lines += ["```bash", command, "```", "", what, ""]
+    lines += ["`dvc exp apply <name>` brings any experiment of `dvc exp show` back "
+              "into the workspace, `dvc exp branch <name> <branch>` keeps it as a "
+              "branch, and `git checkout . && dvc checkout` returns to the "
+              "commit."]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -205,8 +287,9 @@ def library_layers(root: Path) -> tuple[list[str], dict[str, list[str]]]:
 
 def write_toc(path: Path) -> None:
     """The book's table of contents: the introduction, every chapter of
-    :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages."""
-    toc = {"format": "jb-book", "root": "intro",
+    :data:`~derain.book.chapters.CHAPTERS` in order, then the other pages. The
+    pages are numbered, so figures and tables are too by chapter ("Fig. 6.2")."""
+    toc = {"format": "jb-book", "root": "intro", "options": {"numbered": True},
            "chapters": [{"file": f"chapters/{c.notebook}"} for c in CHAPTERS]
            + [{"file": page} for page in BOOK_PAGES]}
     path.write_text(yaml.safe_dump(toc, sort_keys=False))
@@ -216,12 +299,19 @@ def build_book(book_dir: str | Path, out_dir: str | Path,
                title: str | None = None) -> Path:
     """Builds the Jupyter Book (1.x) from the sources in ``book_dir`` and the
     executed chapters (copied in, never re-executed: the config sets
-    ``execute_notebooks: off``), with ``title`` when given. Returns the path of
-    ``index.html``."""
+    ``execute_notebooks: off``), with ``title`` when given. Each chapter page is
+    prepared by :func:`~derain.book.pages.prepare_chapter` (its wall time under
+    the title, code folded, the results its captions show copied in); the
+    widgets' JavaScript is bundled by :func:`~derain.book.static.widget_manager`.
+    Returns the path of ``index.html``."""
     import shutil
     import subprocess
     import sys
 
+    from derain.book.pages import prepare_chapter
+    from derain.book.static import JS_DIR, STATIC_DIR, widget_manager
+
+    root = Path(book_dir).parent
     out_dir = Path(out_dir)
     src = out_dir / "src"
     if src.exists():
@@ -234,18 +324,18 @@ def build_book(book_dir: str | Path, out_dir: str | Path,
     chapters = src / "chapters"
     chapters.mkdir(exist_ok=True)
     for item in CHAPTERS:
-        notebook = Path(book_dir).parent / item.executed
+        notebook = root / item.executed
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook}: executed notebook missing; run its "
                                     f"stage first (dvc repro {item.stage})")
-        _hide_default_parameters(notebook, chapters / notebook.name)
+        prepare_chapter(notebook, chapters / notebook.name, item.stage, root, src)
     write_toc(src / "_toc.yml")
-    write_reproduce_page(src / "reproduce.md", Path(book_dir).parent)
+    write_reproduce_page(src / "reproduce.md", root)
     from derain.book.plots import layers_diagram, method_overview, savefig
 
     (src / "_static").mkdir(exist_ok=True)
+    widget_manager(src / "_static" / STATIC_DIR, root / JS_DIR)
     savefig(method_overview(), src / "_static" / "overview.png", dpi=120)
-    root = Path(book_dir).parent
     savefig(layers_diagram(*library_layers(root)), src / "_static" / "layers.png",
             dpi=120)
     build = out_dir / "_build"

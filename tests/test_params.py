@@ -129,9 +129,11 @@ def _get(tree, path):
      "wrong type"),
     (("data", "train_frames"), 1, "allowed: an integer >= 2"),
     (("data", "max_train_scenes"), 0, "an integer >= 1 or null"),
-    (("loss_ablation", "training", "seed"), 3, "is set per run"),
-    (("loss_ablation", "seeds"), [0, 0], "a seed is listed twice"),
-    (("loss_ablation", "eval_frames"), 9, "exceeds data.test_frames = 4"),
+    (("design", "training", "seed"), 3, "is set per run"),
+    (("design", "seeds"), [0, 0], "a seed is listed twice"),
+    (("design", "eval_frames"), 17, "exceeds data.experiment_test_frames = 16"),
+    (("design", "candidates"), [{"name": "x", "changes": {"stepz": 3}}],
+     "candidate 'x'"),
     (("time_averaging", "frames"), [2, 40], "exceeds data.train_frames = 16"),
     (("neighbours", "spanet", "arch"), "prenet", "neighbours.spanet.arch = 'prenet'"),
     (("neighbours", "light", "density_range"), [0.1], "allowed: [low, high]"),
@@ -245,7 +247,7 @@ def test_every_network_a_profile_configures_builds(profile):
     params = deep_merge(PARAMS, yaml.safe_load(
         (ROOT / "profiles" / f"{profile}.yaml").read_text()))
     with torch.device("meta"):
-        for section in ("train", "loss_ablation"):
+        for section in ("train", "design"):
             build_model(params[section]["training"]["model"])
         for name in ("spanet", "prenet"):
             build_model(params["neighbours"][name])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import textwrap
 from pathlib import Path
 from typing import Literal
 
@@ -131,14 +132,24 @@ def _profile_edits(text: str, profile_text: str, source: Path
             if isinstance(value, MappingNode) or isinstance(target, MappingNode):
                 raise ValueError(f"{source}: {key} is a mapping in one file and a "
                                  "single value in the other")
+            start, end = target.start_mark.index, target.end_mark.index
             if isinstance(value, ScalarNode) or value.flow_style:
                 new = profile_text[value.start_mark.index:value.end_mark.index]
-            else:  # a block-style list: written in flow style in params.yaml
-                part = yaml.safe_load(profile_text[value.start_mark.index:
-                                                   value.end_mark.index])
-                new = yaml.safe_dump(part, default_flow_style=True,
-                                     width=1 << 16).strip()
-            start, end = target.start_mark.index, target.end_mark.index
+            else:
+                # A block-style list ends where the next key starts: its text
+                # without the trailing blank, and without its indentation.
+                first = profile_text.rfind("\n", 0, value.start_mark.index) + 1
+                block = textwrap.dedent(
+                    profile_text[first:value.end_mark.index].rstrip())
+                if isinstance(target, ScalarNode) or target.flow_style:
+                    new = yaml.safe_dump(yaml.safe_load(block),
+                                         default_flow_style=True,
+                                         width=1 << 16).strip()
+                else:  # block over block: the same layout at params.yaml's indent
+                    end = start + len(text[start:end].rstrip())
+                    lines = block.splitlines()
+                    new = "\n".join([lines[0]] + [" " * target.start_mark.column + line
+                                                   for line in lines[1:]])
             if text[start:end] != new:
                 edits.append((start, end, new))
 

@@ -163,7 +163,15 @@ class RainArgs(Block):
     live in one place. ``regime_spread``, ``frame_jitter`` and ``max_coverage``
     may be left at RainSampler's defaults."""
 
-    optional = frozenset({"regime_spread", "frame_jitter", "max_coverage"})
+    # The effects beyond streaks (near-camera streaks, fine rain, splashes, a
+    # graded veil) are off unless given.
+    EFFECTS: ClassVar[frozenset] = frozenset({
+        "near_prob", "near_density_range", "near_length_range", "near_width_range",
+        "near_intensity_range", "fine_prob", "fine_density_range",
+        "fine_length_range", "fine_intensity_range", "splash_prob",
+        "splash_density_range", "splash_size_range", "splash_intensity_range",
+        "veil_gradient_range"})
+    optional = frozenset({"regime_spread", "frame_jitter", "max_coverage"}) | EFFECTS
     angle_range: Range
     angle_jitter: float
     density_range: Range
@@ -179,7 +187,21 @@ class RainArgs(Block):
     noise_range: Range
     jpeg_prob: float
     jpeg_range: IntRange
-    max_coverage: float = None
+    max_coverage: float | None = None
+    near_prob: float = None
+    near_density_range: Range = None
+    near_length_range: Range = None
+    near_width_range: Range = None
+    near_intensity_range: Range = None
+    fine_prob: float = None
+    fine_density_range: Range = None
+    fine_length_range: Range = None
+    fine_intensity_range: Range = None
+    splash_prob: float = None
+    splash_density_range: Range = None
+    splash_size_range: Range = None
+    splash_intensity_range: Range = None
+    veil_gradient_range: Range = None
 
     @field_validator("*")
     @classmethod
@@ -189,6 +211,15 @@ class RainArgs(Block):
         except ValueError as err:
             raise ValueError(_plain(str(err))) from None
         return value
+
+
+class SceneRain(RainArgs):
+    """The rain of a rendered data set: the coverage cap and whether each effect
+    beyond streaks is drawn are given, not left to RainSampler's defaults (the
+    effects' ranges may be)."""
+
+    optional = RainArgs.optional - {"max_coverage", "near_prob", "fine_prob",
+                                    "splash_prob", "veil_gradient_range"}
 
 
 RainOverride = partial(RainArgs, "RainOverride", """RainSampler arguments that
@@ -276,7 +307,10 @@ class PReNetArgs(_NetArgs):
 # A ``model`` as :func:`derain.nets.build_model` reads it: ``arch`` names the
 # network (DerainNet when absent), the other keys are its constructor's arguments.
 class DerainModel(DerainArgs):
-    optional = DerainArgs.optional | {"arch"}
+    """A trained network's arguments: its initialisation is given, not left to
+    the default."""
+
+    optional = (DerainArgs.optional - {"init"}) | {"arch"}
     arch: Literal["derain"] = "derain"
 
 
@@ -403,8 +437,8 @@ class Data(Block):
     crops_per_image: PositiveInt
     max_train_scenes: Limit
     seed: Seed
-    rain: RainArgs
-    experiment_rain: RainArgs
+    rain: SceneRain
+    experiment_rain: SceneRain
 
 
 class Train(Block):
@@ -497,6 +531,11 @@ class Design(Block):
         for candidate in self.candidates:
             try:
                 TrainConfig(**deep_merge(base, candidate.changes))
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise ValueError(f"candidate {candidate.name!r}: changes {where}: "
+                                 f"{_plain(first['msg'])}") from None
             except (ValueError, TypeError) as err:
                 raise ValueError(f"candidate {candidate.name!r}: "
                                  f"{_plain(str(err))}") from None

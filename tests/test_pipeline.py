@@ -241,6 +241,14 @@ def test_every_stage_writes_under_its_own_folder():
         assert outs and all(o.startswith(f"results/{name}") for o in outs), name
 
 
+def canonicalize_name(name: str) -> str:
+    """A package's name as pip compares it (PEP 503: ``ruamel.yaml`` is
+    ``ruamel-yaml``)."""
+    from packaging.utils import canonicalize_name as canonical
+
+    return canonical(name)
+
+
 def _lock_pins(text: str) -> dict[str, tuple[str, list[str], set[str]]]:
     """name -> (version, hashes, what pulled it in) of a pip-compile lock."""
     pins, name = {}, None
@@ -248,11 +256,12 @@ def _lock_pins(text: str) -> dict[str, tuple[str, list[str], set[str]]]:
         if line and not line.startswith((" ", "#")):
             pinned = line.split(" ")[0]
             name, _, version = pinned.partition("==")
-            pins[name.lower()] = (version, [], set())
+            name = canonicalize_name(name)
+            pins[name] = (version, [], set())
         elif name and line.strip().startswith("--hash=sha256:"):
-            pins[name.lower()][1].append(line.strip().split(":", 1)[1].rstrip(" \\"))
+            pins[name][1].append(line.strip().split(":", 1)[1].rstrip(" \\"))
         elif name and line.strip().startswith("#") and "-r requirements.txt" in line:
-            pins[name.lower()][2].add("requirements.txt")
+            pins[name][2].add("requirements.txt")
     return pins
 
 
@@ -280,10 +289,10 @@ def test_requirements_lock_and_environment_agree():
     lock = (ROOT / "requirements.lock").read_text()
     pins = _lock_pins(lock)
     direct = {name for name, (_, _, via) in pins.items() if via}
-    names = {Requirement(r).name.lower() for r in req}
+    names = {canonicalize_name(Requirement(r).name) for r in req}
     assert direct == names, "requirements.lock is stale: run `make lock`"
     for r in map(Requirement, req):
-        version = pins[r.name.lower()][0]
+        version = pins[canonicalize_name(r.name)][0]
         assert r.specifier.contains(version, prereleases=True), (r, version)
     assert all(hashes for _, hashes, _ in pins.values())
     assert pins["torch"][0] == "2.13.0+cpu"  # the CPU build, not CUDA's

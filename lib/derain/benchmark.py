@@ -88,6 +88,8 @@ def time_inference(net: nn.Module, size: int, device: torch.device, *,
     input, after ``warmup`` passes."""
     net = net.to(device).eval()
     x = torch.rand(1, net.in_channels, size, size, device=device)
+    if hasattr(net, "use_layout"):  # DerainNet: channels_last unless asked
+        net.use_layout("channels_last" if channels_last else "nchw")
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -105,14 +107,22 @@ def time_inference(net: nn.Module, size: int, device: torch.device, *,
 
 
 def time_training(net: nn.Module, batch: int, crop: int, device: torch.device, *,
-                  steps: int = 3, warmup: int = 1, dtype: str = "fp32") -> dict:
+                  steps: int = 3, warmup: int = 1, dtype: str = "fp32",
+                  layout: str | None = None, fused: bool = False,
+                  full_loss: bool = False) -> dict:
     """Training pairs per second of the time-lapse objective (two frames per pair,
-    L_b + L_s, Adam), on random crops."""
+    L_b + L_s, or all four terms with ``full_loss``; Adam, ``fused`` for the
+    single-kernel update), on random crops. ``layout`` sets a DerainNet's memory
+    layout (``"nchw"`` or ``"channels_last"``; None keeps the network's)."""
     from derain.losses import TimeLapseLoss
 
     net = net.to(device).train()
-    loss_fn = TimeLapseLoss(lambda_v=0.0, lambda_r=0.0).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    if layout is not None and hasattr(net, "use_layout"):
+        net.use_layout(layout)
+    weights = ({"lambda_b": 0.1, "lambda_s": 1.0, "lambda_v": 0.01, "lambda_r": 0.001}
+               if full_loss else {"lambda_v": 0.0, "lambda_r": 0.0})
+    loss_fn = TimeLapseLoss(**weights).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=fused or None)
     x = torch.rand(2 * batch, net.in_channels, crop, crop, device=device)
     times = []
     for i in range(warmup + steps):
@@ -154,6 +164,8 @@ def measure(spec: dict) -> dict:
     "inference" | "training", device, and the keyword arguments of the timing
     function); returns its result with the peak memory of the process."""
     device = torch.device(spec.get("device", "cpu"))
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     net = build(spec["kind"], spec["config"])
     if spec.get("compile"):
@@ -165,8 +177,11 @@ def measure(spec: dict) -> dict:
     else:
         options.pop("channels_last", None)
         options.pop("repeats", None)
+        options.update({k: spec[k] for k in ("layout", "fused", "full_loss")
+                        if k in spec})
         result = time_training(net, spec["batch"], spec["crop"], device,
                                steps=spec.get("steps", 3), **options)
+        result["steps_per_second"] = 1.0 / result["seconds_per_step"]
     if device.type == "cuda":
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -176,20 +191,110 @@ def measure(spec: dict) -> dict:
     return result
 
 
+_MEASURE = ("import json, sys; from derain.benchmark import measure; "
+            "print(json.dumps(measure(json.loads(sys.stdin.read()))))")
+
+
+def _result(returncode: int, stdout: str, stderr: str) -> dict:
+    if returncode != 0:
+        lines = stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit {returncode}"}
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def measure_in_subprocess(spec: dict, timeout: float = 900) -> dict:
     """Runs :func:`measure` in a fresh Python process; returns its result, or
     ``{"error": ...}`` when it fails or runs past ``timeout`` seconds."""
-    code = ("import json, sys; from derain.benchmark import measure; "
-            "print(json.dumps(measure(json.loads(sys.stdin.read()))))")
     try:
-        run = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec),
+        run = subprocess.run([sys.executable, "-c", _MEASURE], input=json.dumps(spec),
                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
-    if run.returncode != 0:
-        lines = run.stderr.strip().splitlines()
-        return {"error": lines[-1] if lines else f"exit {run.returncode}"}
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    return _result(run.returncode, run.stdout, run.stderr)
+
+
+def measure_together(specs: list[dict], timeout: float = 900) -> list[dict]:
+    """:func:`measure` of each spec in its own process, all started at once (two
+    one-thread runs side by side against one two-thread run)."""
+    procs = [subprocess.Popen([sys.executable, "-c", _MEASURE], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in specs]
+    results = []
+    for proc, spec in zip(procs, specs, strict=True):
+        try:
+            out, err = proc.communicate(json.dumps(spec), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            results.append({"error": f"timed out after {timeout:.0f} s"})
+            continue
+        results.append(_result(proc.returncode, out, err))
+    return results
+
+
+# The training levers, each added to the one before it: the eager baseline
+# (float32, PyTorch's NCHW layout, Adam's per-tensor loop) to what the book
+# trains with (channels_last, fused Adam, bfloat16 autocast).
+LEVERS = {
+    "eager (fp32, NCHW)": {"layout": "nchw", "dtype": "fp32"},
+    "+ channels_last": {"layout": "channels_last", "dtype": "fp32"},
+    "+ fused Adam": {"layout": "channels_last", "dtype": "fp32", "fused": True},
+    "+ bf16 autocast": {"layout": "channels_last", "dtype": "bf16", "fused": True},
+}
+
+
+def training_levers(config: dict, batch: int, crop: int, steps: int, rounds: int,
+                    compile_: bool = False, device: str = "cpu"):
+    """Steps per second of a training step (all four loss terms, Adam) of the
+    DerainNet ``config`` for each lever of :data:`LEVERS` (and torch.compile on
+    top when ``compile_``), one thread each, measured in ``rounds`` rounds that
+    take the levers in turn (A B C D, A B C D, ...) so that a busy machine slows
+    all of them alike; the median over rounds, and its ratio to the eager
+    baseline. Then the thread settings: one process with two threads against two
+    one-thread processes side by side (their steps summed), and batch ``2 *
+    batch`` (pairs per second, the learning rate would scale with it)."""
+    import pandas as pd
+
+    base = {"kind": "derain", "config": config, "task": "training",
+            "device": device, "batch": batch, "crop": crop, "steps": steps,
+            "warmup": 2, "full_loss": True, "threads": 1}
+    levers = dict(LEVERS)
+    if compile_:
+        levers["+ torch.compile"] = {**LEVERS["+ bf16 autocast"], "compile": True}
+    chosen = {**base, **LEVERS["+ bf16 autocast"]}
+    speeds: dict[str, list[float]] = {name: [] for name in levers}
+    errors: dict[str, str] = {}
+    for _ in range(rounds):
+        for name, lever in levers.items():
+            result = measure_in_subprocess({**base, **lever})
+            if "error" in result:
+                errors[name] = result["error"]
+            else:
+                speeds[name].append(result["steps_per_second"])
+    rows = [{"setting": name, "steps/s": statistics.median(v) if v else None,
+             "pairs/s": batch * statistics.median(v) if v else None,
+             "error": errors.get(name)} for name, v in speeds.items()]
+    two = measure_in_subprocess({**chosen, "threads": 2})
+    pair = measure_together([chosen, chosen])
+    bigger = measure_in_subprocess({**chosen, "batch": 2 * batch})
+    rows.append({"setting": "book's step, 1 process x 2 threads",
+                 "steps/s": two.get("steps_per_second"),
+                 "pairs/s": batch * two["steps_per_second"]
+                 if "steps_per_second" in two else None, "error": two.get("error")})
+    done = [r["steps_per_second"] for r in pair if "steps_per_second" in r]
+    rows.append({"setting": "book's step, 2 processes x 1 thread (summed)",
+                 "steps/s": sum(done) if len(done) == 2 else None,
+                 "pairs/s": batch * sum(done) if len(done) == 2 else None,
+                 "error": next((r["error"] for r in pair if "error" in r), None)})
+    rows.append({"setting": f"book's step, batch {2 * batch}",
+                 "steps/s": bigger.get("steps_per_second"),
+                 "pairs/s": 2 * batch * bigger["steps_per_second"]
+                 if "steps_per_second" in bigger else None,
+                 "error": bigger.get("error")})
+    table = pd.DataFrame(rows)
+    eager = table.loc[0, "pairs/s"]
+    table["x eager"] = table["pairs/s"] / eager if eager else None
+    return table
 
 
 # The paper's Table VIII: seconds per 512 x 512 image on a GTX 1080 Ti, each

@@ -467,6 +467,13 @@ class BenchmarkTraining(Block):
     steps: PositiveInt
 
 
+class Levers(BenchmarkTraining):
+    """The training levers of the benchmark chapter, each timed in ``rounds``
+    rounds that take the levers in turn."""
+
+    rounds: PositiveInt
+
+
 class Benchmark(Block):
     """``benchmark`` (chapter 4, Table VIII). ``devices`` lists where to time;
     one without hardware here is skipped by the chapter, and it says so."""
@@ -481,6 +488,7 @@ class Benchmark(Block):
     torch_compile: bool
     paper_training: BenchmarkTraining
     default_training: BenchmarkTraining
+    levers: Levers
     devices: list[Literal["cpu", "cuda"]] = Field(min_length=1)
 
 

@@ -469,6 +469,21 @@ def runtime_bars(inference, paper_seconds: float):
     return fig
 
 
+def speedup_bars(table, column: str = "x eager", label: str = "setting"):
+    """Throughput of each setting relative to the baseline (the first row), one
+    bar each; the baseline and twice it marked."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.0))
+    shown = table[table[column].notna()]
+    ax.barh(list(shown[label]), shown[column], color="#4477aa")
+    ax.invert_yaxis()
+    for x, style in ((1.0, "-"), (2.0, "--")):
+        ax.axvline(x, color="#555555", ls=style, lw=0.8)
+    for y, value in enumerate(shown[column]):
+        ax.text(value, y, f" {value:.2f}x", va="center", fontsize=8)
+    ax.set_xlabel("training pairs per second, relative to the eager baseline")
+    return fig
+
+
 def examples_figure(title: str, items, size: float = 3.0):
     """Rainy input, output and clean target of each example ``(name, rainy, pred,
     target)``."""

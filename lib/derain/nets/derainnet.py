@@ -265,7 +265,19 @@ class DerainNet(nn.Module):
         # channels_last weights and activations: oneDNN's fastest layout for these
         # thin layers on a CPU (training 1.35x, inference 1.8x the speed of NCHW);
         # load_state_dict copies into these tensors and keeps their layout.
-        self.to(memory_format=torch.channels_last)
+        self.use_layout("channels_last")
+
+    def use_layout(self, layout: str) -> DerainNet:
+        """``"channels_last"`` (the default) or ``"nchw"``, PyTorch's default
+        layout: of the weights, and of the activations the forward pass makes.
+        The two compute the same network (the benchmark chapter times both)."""
+        formats = {"channels_last": torch.channels_last,
+                   "nchw": torch.contiguous_format}
+        if layout not in formats:
+            raise ValueError(f"layout must be one of {sorted(formats)}, "
+                             f"got {layout!r}")
+        self.memory_format = formats[layout]
+        return self.to(memory_format=self.memory_format)
 
     def predict_rain(self, rainy: torch.Tensor) -> torch.Tensor:
         """rainy: (N, C, H, W) with H, W divisible by 8 -> rain: (N, C, H, W)."""
@@ -295,7 +307,7 @@ class DerainNet(nn.Module):
                 f"got {tuple(rainy.shape)}"
             )
         h, w = rainy.shape[-2:]
-        x = pad_to_multiple(rainy, 8).contiguous(memory_format=torch.channels_last)
+        x = pad_to_multiple(rainy, 8).contiguous(memory_format=self.memory_format)
         rain = self.predict_rain(x)[..., :h, :w]
         background = torch.clamp(rainy - rain, 0.0, 1.0)
         return background, rain

@@ -215,3 +215,23 @@ def test_rain100l_check_value():
     assert result["n_psnr_infinite"] == 0
     assert result["psnr"] == pytest.approx(26.90, abs=0.01)
     assert result["ssim"] == pytest.approx(0.838, abs=0.001)
+
+
+def test_evaluate_scores_rgb_beside_y_when_asked(rng):
+    """``evaluate(..., rgb=True)`` adds the RGB convention to the Y one: the means
+    of psnr/ssim with ``y_channel=False``, and the Y scores unchanged."""
+    from derain.evaluation import evaluate
+
+    pairs = []
+    for i in range(3):
+        target = _smooth(rng, (24, 20, 3)).astype(np.float32)
+        noisy = np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1)
+        pairs.append((f"{i}", noisy.astype(np.float32), target))
+    plain = evaluate(None, pairs, progress=False)
+    both = evaluate(None, pairs, progress=False, rgb=True)
+    assert both["psnr"] == plain["psnr"] and "psnr_rgb" not in plain
+    expected = np.mean([psnr(x, t, y_channel=False) for _, x, t in pairs])
+    assert both["psnr_rgb"] == pytest.approx(expected)
+    assert both["ssim_rgb"] == pytest.approx(
+        np.mean([ssim(x, t, y_channel=False) for _, x, t in pairs]))
+    assert abs(both["psnr_rgb"] - both["psnr"]) > 0.1  # the conventions differ

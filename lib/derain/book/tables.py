@@ -220,15 +220,16 @@ def training_speed(runs: pd.DataFrame, parameters: dict[str, int],
 
 def ours_table(net, sets: dict, reference: dict, keep: int = 3):
     """The main model and the rainy input on each set (``sets``: key -> (title,
-    pairs)), with the paper's values (``reference``: key -> (PSNR, SSIM)) as
-    reference columns. Returns the table, indexed by key, and the first ``keep``
+    pairs)), with the paper's values (``reference``: key -> (PSNR, SSIM), on the
+    Y channel like ours) as reference columns, and both scores again over the
+    RGB channels. Returns the table, indexed by key, and the first ``keep``
     examples of each set, ``{key: (title, [(name, rainy, pred, target)])}``."""
     from derain.evaluation import evaluate
 
     rows, examples = [], {}
     for slug, (name, pairs) in sets.items():
-        rainy = evaluate(None, pairs, desc=f"{name}: input")
-        ours = evaluate(net, pairs, desc=f"{name}: model", keep=keep)
+        rainy = evaluate(None, pairs, desc=f"{name}: input", rgb=True)
+        ours = evaluate(net, pairs, desc=f"{name}: model", keep=keep, rgb=True)
         examples[slug] = (name, ours["examples"])
         ref = reference.get(slug, (np.nan, np.nan))
         rows.append({
@@ -236,6 +237,9 @@ def ours_table(net, sets: dict, reference: dict, keep: int = 3):
             "input PSNR": rainy["psnr"], "input SSIM": rainy["ssim"],
             "ours PSNR": ours["psnr"], "ours SSIM": ours["ssim"],
             "paper's PSNR (reference)": ref[0], "paper's SSIM (reference)": ref[1],
+            "input PSNR (RGB)": rainy["psnr_rgb"],
+            "input SSIM (RGB)": rainy["ssim_rgb"],
+            "ours PSNR (RGB)": ours["psnr_rgb"], "ours SSIM (RGB)": ours["ssim_rgb"],
         })
     return pd.DataFrame(rows).set_index("key"), examples
 

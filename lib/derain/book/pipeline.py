@@ -140,7 +140,11 @@ def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
             str(source), str(executed), parameters=parameters,
             kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
             coalesce_streams=True, config=config, extra_arguments=arguments,
-            on_cell_start=progress.on_cell_start, **streams)
+            on_cell_start=progress.on_cell_start,
+            # papermill stops a chapter when a cell's last outputs take over
+            # nbclient's 4 s to arrive; on a loaded machine a figure can, and
+            # that is no reason to lose the stage.
+            iopub_timeout=120, **streams)
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
     progress.finish()

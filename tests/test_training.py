@@ -185,3 +185,18 @@ def test_supervised_run_is_not_the_time_lapse_run(tmp_path, tiny_data):
 def test_a_bad_configuration_is_refused_before_training(fields, message):
     with pytest.raises(ValidationError, match=message):
         TrainConfig(**{**SMALL, "steps": 2, **fields})
+
+
+def test_every_weighted_term_has_a_share_of_the_gradient(tmp_path, tiny_data):
+    """The shares logged for the loss-ablation chapter: each of the four terms
+    reaches the rain estimate (L_b and L_s through the backgrounds, which are
+    computed from the whole batch's rain output), and the shares sum to 1."""
+    config = TrainConfig(**{**SMALL, "loss": {**LOSS, "lambda_v": 0.01,
+                                              "lambda_r": 0.001},
+                            "steps": 2, "log_every": 1})
+    history = train(config, tmp_path / "run", tiny_data, progress=False)
+    last = history["train"][-1]
+    shares = {k: v for k, v in last.items() if k.startswith("share_")}
+    assert set(shares) == {"share_L_b", "share_L_s", "share_L_r", "share_L_v"}
+    assert shares["share_L_b"] > 0.01 and shares["share_L_s"] > 0.01, shares
+    assert sum(shares.values()) == pytest.approx(1.0)

@@ -156,11 +156,16 @@ class TimeLapseLoss(nn.Module):
         step: int,
         total_steps: int,
         shares: bool = False,
+        shares_wrt: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """With ``shares`` the parts also hold ``share_<term>``: each weighted
         term's share of the gradient that reaches the network's rain estimates
         (the norm of d(lambda * L)/dS over the sum of the norms): whether a term
-        acts at all, and how much next to the others."""
+        acts at all, and how much next to the others. ``shares_wrt`` names the
+        tensors the backgrounds were computed from (the network's whole rain
+        output when the two frames went through it as one batch: the slices
+        ``rain_m``, ``rain_n`` are not on the backgrounds' path, so the
+        gradient of L_b and L_s with respect to them is zero)."""
         bg_m, rain_m = out_m
         bg_n, rain_n = out_n
         total = rainy_m.new_zeros(())
@@ -199,7 +204,7 @@ class TimeLapseLoss(nn.Module):
             weighted["L_v"] = self.lambda_v * loss_v
         parts["total"] = total.item()
         if shares and rain_m.requires_grad:
-            parts.update(gradient_shares(weighted, [rain_m, rain_n]))
+            parts.update(gradient_shares(weighted, shares_wrt or [rain_m, rain_n]))
         return total, parts
 
 

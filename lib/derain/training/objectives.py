@@ -89,11 +89,15 @@ class TimeLapse(Objective):
         n = self.config.batch_size
         rainy_m, rainy_n = (t.to(device) for t in
                             self.frames.sample(n, self.config.crop, rng))
-        out_m, out_n = _split(self.forward(net, torch.cat([rainy_m, rainy_n])), n)
-        # Each term's share of the gradient, at the steps that close a log window.
+        out = self.forward(net, torch.cat([rainy_m, rainy_n]))
+        out_m, out_n = _split(out, n)
+        # Each term's share of the gradient, at the steps that close a log window,
+        # with respect to the whole rain output (both frames' backgrounds were
+        # computed from it, not from its two halves).
         shares = (step + 1) % self.config.log_every == 0
         total, parts = self.module(rainy_m, rainy_n, out_m, out_n, step,
-                                   self.config.steps, shares=shares)
+                                   self.config.steps, shares=shares,
+                                   shares_wrt=[out[1]])
         parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
         return total, parts
 

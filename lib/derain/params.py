@@ -51,7 +51,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from derain.config import PROFILES_DIR, TARGETS, TrainConfig
+from derain.config import EXECUTORS, PROFILES_DIR, TARGETS, TrainConfig
 from derain.data.scenes import RAIN100L, REAL_RAIN, TEST_SETS, TRAIN_SETS
 from derain.losses import TimeLapseLoss
 from derain.nets import FUSIONS, KERNEL_SETS
@@ -443,11 +443,21 @@ class Data(Block):
 
 class Train(Block):
     """``train`` (chapter 2): the main run, and the paper's loss recipe beside it
-    for ``paper_loss_steps`` steps (0: not trained)."""
+    for ``paper_loss_steps`` steps (0: not trained); ``nproc`` processes train
+    each data-parallel (see :mod:`derain.training.distributed`), so the batch
+    size must be a multiple of it."""
 
     training: TrainingBlock
     paper_loss: LossArgs
     paper_loss_steps: int = Field(ge=0)
+    nproc: PositiveInt
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> Train:
+        if self.training.batch_size % self.nproc:
+            raise ValueError(f"training.batch_size {self.training.batch_size} is "
+                             f"not a multiple of nproc {self.nproc}")
+        return self
 
 
 class Evaluate(Block):
@@ -502,8 +512,10 @@ class Candidate(Block):
 
 class Design(Block):
     """``design`` (chapter 6): the ``training`` block every experiment run shares,
-    its seeds, the candidate budgets it was chosen among and how runs are
-    scored."""
+    its seeds, the candidate budgets it was chosen among, how runs are scored and
+    where they train (``executor``, one of :data:`~derain.config.EXECUTORS`,
+    see :mod:`derain.training.executors`, and the address of a Dask
+    ``scheduler``, null for a local cluster)."""
 
     seeds: list[Seed] = Field(min_length=1)
     workers: PositiveInt
@@ -513,6 +525,8 @@ class Design(Block):
     eval_frames: Limit
     rain100l_limit: Limit
     device: Device
+    executor: Literal[EXECUTORS]
+    scheduler: str | None = Field(min_length=1)
 
     @field_validator("seeds")
     @classmethod

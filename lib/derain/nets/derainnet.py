@@ -277,7 +277,8 @@ class DerainNet(nn.Module):
             scale = 2 - level
             x = dec(torch.cat([up(x)] + [s[scale] for s in skips], dim=1))
         last = self.dec1[-1]
-        if torch.is_autocast_enabled(x.device.type):
+        if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(
+                x.device.type):
             # The rain estimate in float32 even under bfloat16 autocast: the
             # last layer starts at zero, and with bfloat16's 8-bit mantissa its
             # first small updates were lost often enough that one seed in three

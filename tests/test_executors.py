@@ -51,7 +51,7 @@ def test_dask_grid_with_a_killed_worker_equals_the_local_grid(tmp_path, tiny_dat
     out = tmp_path / "dask"
     killed = {}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None, memory_limit=0,
+                                  dashboard_address=":0", memory_limit=0,
                                   silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
 
@@ -82,3 +82,48 @@ def test_dask_grid_with_a_killed_worker_equals_the_local_grid(tmp_path, tiny_dat
     pd.testing.assert_frame_equal(remote.drop(columns=TIMINGS),
                                   local.drop(columns=TIMINGS),
                                   check_exact=False, rtol=1e-6)
+
+
+def test_a_broken_pool_is_replaced_and_its_runs_submitted_again(
+        tmp_path, tiny_data, monkeypatch):
+    from concurrent.futures import BrokenExecutor, Executor, Future
+    from contextlib import contextmanager
+
+    import derain.training.runs as runs
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # restored after the test
+    pools = []
+
+    class Breaking(Executor):
+        """A pool whose worker dies under its first task when ``dies``; every
+        other task runs."""
+
+        def __init__(self, dies):
+            self.dies = dies
+
+        def submit(self, fn, /, *args):
+            future = Future()
+            if self.dies:
+                self.dies = False
+                future.set_exception(BrokenExecutor("a worker died"))
+            else:
+                future.set_result(fn(*args))
+            return future
+
+    def fake(deaths):
+        @contextmanager
+        def executor(kind, workers, scheduler):
+            pools.append(Breaking(len(pools) < deaths))
+            yield pools[-1], None
+        return executor
+
+    specs = [make_spec("dyn", seed, {**BASE, "steps": 2}) for seed in (0, 1)]
+    monkeypatch.setattr(runs, "executor", fake(1))
+    table = run_all(specs, tmp_path / "once", tiny_data, EVALUATION, workers=2,
+                    progress=False)
+    assert len(pools) == 2 and list(table["seed"]) == [0, 1]
+    pools.clear()
+    monkeypatch.setattr(runs, "executor", fake(100))
+    with pytest.raises(RuntimeError, match="died 4 times"):
+        run_all(specs[:1], tmp_path / "always", tiny_data, EVALUATION,
+                workers=2, progress=False)

@@ -477,6 +477,28 @@ class BenchmarkTraining(Block):
     steps: PositiveInt
 
 
+class Scaling(Block):
+    """Chapter 4's "Scaling out": the training loop for ``steps`` steps of one
+    global batch on each number of ``processes``, and a grid of ``runs`` runs of
+    ``run_steps`` steps on each number of Dask ``workers``."""
+
+    processes: list[PositiveInt] = Field(min_length=1)
+    steps: PositiveInt
+    workers: list[PositiveInt] = Field(min_length=1)
+    runs: PositiveInt
+    run_steps: PositiveInt
+
+
+class PaperGrid(Block):
+    """The experiment grid at the paper's scale, costed on paper: ``runs`` runs
+    of ``steps`` steps on GPUs of ``gpu_tflops`` peak, ``gpus`` at a time."""
+
+    runs: PositiveInt
+    steps: PositiveInt
+    gpu_tflops: float = Field(gt=0)
+    gpus: PositiveInt
+
+
 class Benchmark(Block):
     """``benchmark`` (chapter 4, Table VIII). ``devices`` lists where to time;
     one without hardware here is skipped by the chapter, and it says so."""
@@ -492,6 +514,17 @@ class Benchmark(Block):
     paper_training: BenchmarkTraining
     default_training: BenchmarkTraining
     devices: list[Literal["cpu", "cuda"]] = Field(min_length=1)
+    scaling: Scaling
+    paper_grid: PaperGrid
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> Benchmark:
+        batch = self.default_training.batch
+        for nproc in self.scaling.processes:
+            if batch % nproc:
+                raise ValueError(f"default_training.batch {batch} is not a "
+                                 f"multiple of scaling.processes {nproc}")
+        return self
 
 
 class Explore(Block):

@@ -105,7 +105,7 @@ def _dask(workers: int, scheduler: str | None):
     # Processes, not threads: each run holds the GIL between torch calls. No
     # memory limit: a run's peak is its own, and spilling would not help it.
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      memory_limit=0, dashboard_address=None,
+                      memory_limit=0, dashboard_address=":0",
                       silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client, worker_threads(workers)

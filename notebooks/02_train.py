@@ -33,6 +33,7 @@ training = {"model": {"width": 4, "kernels": "3/5/7", "fusion": "dynamic",
 paper_loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.001,
               "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
 paper_loss_steps = 4
+nproc = 1
 
 # %%
 import json
@@ -45,7 +46,7 @@ from derain.config import TrainConfig
 from derain.data import SceneTestSet
 from derain.evaluation import evaluate
 from derain.nets import build_model, count_parameters
-from derain.training import train
+from derain.training.distributed import launch
 from derain.training.loop import VAL_FRAMES
 
 run, data_dir = stage_dir("train"), stage_dir("data")
@@ -72,14 +73,16 @@ print(f"DerainNet({config.model}): {count_parameters(build_model(config.model)):
 # training-source photographs), never on a test set. The rain estimate S starts at
 # exactly zero (the last layer is zero-initialised), so training starts from the
 # identity, background = input. Training resumes from `checkpoint.pt` if the stage
-# was interrupted.
+# was interrupted. With `nproc` above 1 (`train.nproc` in `params.yaml`) the run
+# trains data-parallel on that many processes, each on its slice of every batch,
+# and follows the one-process run (chapter 4, "Scaling out").
 
 # %%
 pd.Series(config.loss, name="this book").to_frame().join(
     pd.Series(paper_loss, name="paper (Sec. IV-A)"))
 
 # %%
-history = train(config, run, data_dir)
+history = launch(config, run, data_dir, nproc)
 log, val = pd.DataFrame(history["train"]), pd.DataFrame(history["val"])
 print(f"{history['steps_per_second']:.2f} steps/s, {config.batch_size} pairs of "
       f"{config.crop}x{config.crop} crops per step; collapsed: "
@@ -95,8 +98,9 @@ print(f"{history['steps_per_second']:.2f} steps/s, {config.batch_size} pairs of 
 # output that ignores the rain, a constant included.
 
 # %%
-paper_history = train(config.replace(loss=paper_loss, steps=paper_loss_steps),
-                      run / "paper_loss", data_dir) if paper_loss_steps else None
+paper_history = launch(config.replace(loss=paper_loss, steps=paper_loss_steps),
+                       run / "paper_loss", data_dir, nproc) \
+    if paper_loss_steps else None
 paper_log = pd.DataFrame(paper_history["train"]) if paper_history else None
 paper_val = pd.DataFrame(paper_history["val"]) if paper_history else None
 

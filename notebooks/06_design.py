@@ -60,6 +60,8 @@ curve_points = 2
 eval_frames = 1
 rain100l_limit = 2
 device = "auto"
+executor = "local"
+scheduler = None
 
 # %%
 import json
@@ -70,7 +72,7 @@ from derain.book import plots, tables
 from derain.book.study import FULL, SUPERVISED, Study
 
 study = Study.create("design", training, seeds, data_root, eval_frames,
-                     rain100l_limit, device)
+                     rain100l_limit, device, executor, scheduler)
 out, floor = study.out_dir, study.floor
 print("settings shared by every experiment run:")
 print(study.settings_note())

@@ -100,7 +100,7 @@ def test_figure_is_saved_closed_and_captioned(shown, tmp_path):
 
 def test_table_has_a_number_a_caption_and_no_nan(shown, tmp_path):
     bundles, _ = shown
-    page = Page("fusion")
+    page = Page("fusion", fusions=["sum", "product"])
     frame = pd.DataFrame({"fusion": ["sum", "product"], "PSNR": [27.13, np.nan],
                           "runs": pd.array([2, pd.NA], dtype="Int64")})
     page.table(frame, "table7_fusion", "PSNR of each fusion.", paper="Table VII",
@@ -170,3 +170,8 @@ def test_claims_table_glues_counts_and_keyed_verdicts(shown, tmp_path):
     assert page.numbers["claims_detectable"] == "0.40 dB"
     assert page.numbers["C6_verdict"] == "holds"
     assert page.numbers["C6_ours"].startswith("+0.42 dB")
+
+
+def test_a_stage_without_parameters_names_no_section():
+    assert Page("what_reproduces").made_by() == \
+        "Made by stage `what_reproduces` (`dvc repro what_reproduces`)."

@@ -158,6 +158,8 @@ class Page:
         ``params``, the stage's section of ``params.yaml`` as a whole."""
         where = f"Made by stage `{self.stage}` (`dvc repro {self.stage}`)"
         if not params:
+            if not self.parameters:  # a stage without parameters of its own
+                return f"{where}."
             return f"{where} with its section `{self.stage}` of `params.yaml`."
         values = ", ".join(f"`{self.stage}.{key} = {self._value(key)!r}`"
                            for key in params)

@@ -38,6 +38,9 @@ paper_training = {"batch": 4, "crop": 128, "steps": 1}
 default_training = {"batch": 8, "crop": 64, "steps": 3}
 levers = {"batch": 2, "crop": 16, "steps": 1, "rounds": 1}
 devices = ["cpu", "cuda"]
+scaling = {"processes": [1, 2], "steps": 2, "workers": [2], "runs": 2,
+           "run_steps": 1}
+paper_grid = {"runs": 94, "steps": 20000, "gpu_tflops": 11.3, "gpus": 8}
 
 # %%
 import json
@@ -50,15 +53,23 @@ import torch
 from derain.benchmark import (
     PAPER_SECONDS,
     count_flops,
+    data_parallel_table,
     gemm_flops,
+    grid_cost,
+    grid_table,
     inference_table,
+    training_flops,
     training_levers,
     training_table,
 )
 from derain.benchmark import table8 as benchmark_table8
 from derain.book.chapters import stage_dir
 from derain.book.plots import runtime_bars, savefig, speedup_bars
+from derain.book.study import EXPERIMENT_DATA
+from derain.config import TrainConfig
+from derain.evaluation import evaluation_sets
 from derain.nets import DerainNet, PReNet, count_parameters
+from derain.training import make_spec
 
 out = stage_dir("benchmark")
 out.mkdir(parents=True, exist_ok=True)
@@ -179,7 +190,53 @@ table8
 # %%
 savefig(runtime_bars(inference, PAPER_SECONDS["Cho et al."]), out / "fig_runtime.png")
 
+# %% [markdown]
+# ## Scaling out
+#
+# Two ways to use more than one processor, both on engines that exist already.
+# **Data-parallel training** (PyTorch's DistributedDataParallel, started by
+# `torchrun`): each process draws the same global batch from the same random
+# stream and trains its slice; the gradients are averaged, so the run follows the
+# one-process run step for step (a test checks it to float tolerance). **The run
+# grid** of chapters 6-12 on a cluster engine: every run is a task for Dask, and
+# the run cache (one folder per run) stays the record of what is done, so a run
+# finished on any worker is read back and a worker that dies loses only the run it
+# held, which Dask gives to another worker and which continues from its
+# checkpoint.
+#
+# Both are measured here on this machine, on the experiment scenes: the training
+# loop of the default-width network on one and on more processes with the same
+# global batch (one process uses every core as threads; several share the cores
+# out), and a small grid of short runs on one and on more Dask workers, beside the
+# local back-end (the standard library's process pool) with the most workers.
+
 # %%
+scenes = stage_dir("data") / EXPERIMENT_DATA
+timed = TrainConfig(model={**default_model, "init": "kaiming"}, loss={},
+                    steps=scaling["steps"], batch_size=default_training["batch"],
+                    crop=default_training["crop"], val_every=0,
+                    checkpoint_every=scaling["steps"], device="cpu")
+ddp = data_parallel_table(timed, scenes, scaling["processes"], scaling["steps"])
+ddp
+
+# %%
+short = timed.replace(steps=scaling["run_steps"],
+                      checkpoint_every=scaling["run_steps"]).model_dump(
+    exclude={"seed", "val_every", "device"})
+grid_specs = [make_spec("timed run", seed, short) for seed in range(scaling["runs"])]
+grid_settings = [("dask", w) for w in scaling["workers"]]
+grid_settings.append(("local", max(scaling["workers"])))
+grid = grid_table(grid_specs, scenes, evaluation_sets(None, 1, None, "cpu"),
+                  grid_settings)
+grid
+
+# %%
+def speedup(table, **match):
+    """The speed-up of the row of ``table`` that matches (None if none does)."""
+    row = first(table, **match)
+    return None if row is None or pd.isna(row["speed-up"]) else float(row["speed-up"])
+
+
 def first(frame, **match):
     rows = frame
     for key, value in match.items():
@@ -187,6 +244,62 @@ def first(frame, **match):
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
+most, busiest = max(scaling["processes"]), max(scaling["workers"])
+ddp_speedup = speedup(ddp, processes=most)
+dask_speedup = speedup(grid, executor="dask", workers=busiest)
+print(f"training loop, {most} processes against {scaling['processes'][0]}: "
+      f"{ddp_speedup if ddp_speedup is not None else float('nan'):.2f} x the steps "
+      f"per second. Grid, {busiest} Dask workers against "
+      f"{grid_settings[0][1]}: {dask_speedup:.2f} x the runs per minute "
+      "(start-up included).")
+
+# %% [markdown]
+# ### The paper-scale grid, on paper
+#
+# What the experiment grid would cost at the paper's scale: the FLOPs of one
+# training step at the paper's width, batch and crop are counted from the model
+# (forward pass times 3 for the backward), times the steps of a run and the runs
+# of the grid (`paper_grid` in `params.yaml`). The GPU's throughput is its
+# datasheet peak, so the first row is a lower bound; the second assumes the GPU
+# reaches the fraction of its peak that this machine's CPU reached on the same
+# training step (measured above, against its own matrix-product peak), which is a
+# guess about the GPU, not a measurement of it.
+
+# %%
+paper_step = training_flops(paper_model, paper_training["batch"],
+                            paper_training["crop"])
+paper_cpu = throughput[(throughput["device"] == "cpu")
+                       & (throughput["network"] == "ours, paper width")]
+paper_pairs = paper_cpu["pairs per second"].iloc[0] if len(paper_cpu) else None
+efficiency = (paper_pairs / paper_training["batch"] * paper_step / 1e9 / peaks["cpu"]
+              if paper_pairs and "cpu" in peaks else None)
+paper_cost = grid_cost(paper_step, paper_grid["steps"], paper_grid["runs"],
+                       paper_grid["gpu_tflops"], efficiency, paper_grid["gpus"])
+print(f"one training step at the paper's settings: {paper_step / 1e9:.1f} GFLOP; "
+      f"{paper_grid['runs']} runs of {paper_grid['steps']:,} steps: at least "
+      f"{paper_cost['GPU-hours'].iloc[0]:,.0f} GPU-hours")
+paper_cost
+
+# %% [markdown]
+# The commands for more hardware. On one machine with several GPUs, the main run
+# data-parallel on all of them (one process per GPU, nccl):
+#
+# ```bash
+# derain profile gpu
+# derain train --nproc 8                       # or: dvc exp run -S train.nproc=8 train
+# ```
+#
+# On a cluster, a Dask scheduler on one host and one single-threaded worker per GPU
+# on the others, all of them seeing the repository and the data at the same path,
+# then the experiment chapters with the grid sent to it:
+#
+# ```bash
+# dask scheduler                               # prints tcp://HOST:8786
+# CUDA_VISIBLE_DEVICES=0 dask worker tcp://HOST:8786 --nworkers 1 --nthreads 1
+# dvc exp run -S design.executor=dask -S design.scheduler=tcp://HOST:8786
+# ```
+
+# %%
 results = {
     "machine": machine,
     "cost": cost.reset_index().to_dict(orient="records"),
@@ -194,6 +307,9 @@ results = {
     "training": throughput.to_dict(orient="records"),
     "training_levers": lever_table.to_dict(orient="records"),
     "gemm_gflops": peaks,
+    "data_parallel": ddp.to_dict(orient="records"),
+    "grid": grid.to_dict(orient="records"),
+    "paper_grid": paper_cost.to_dict(orient="records"),
 }
 (out / "benchmark.json").write_text(json.dumps(results, indent=1, default=str))
 default_cpu = first(inference, device="cpu", network="ours, default width",
@@ -206,6 +322,9 @@ metrics = {
     "paper_width_cpu_seconds": paper_cpu and paper_cpu["seconds"],
     "paper_width_gflop": float(cost.loc["ours, paper width", "GFLOP per image"]),
     "training_x_eager": float(book_step) if pd.notna(book_step) else None,
+    "data_parallel_speedup": ddp_speedup,
+    "dask_grid_speedup": dask_speedup,
+    "paper_grid_gpu_hours": float(paper_cost["GPU-hours"].iloc[0]),
 }
 (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
 metrics

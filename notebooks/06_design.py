@@ -60,24 +60,52 @@ curve_points = 2
 eval_frames = 1
 rain100l_limit = 2
 device = "auto"
+executor = "local"
+scheduler = None
 
 # %%
+import inspect
 import json
 
 import pandas as pd
 
 from derain.book import plots, tables
+from derain.book.captions import Page
 from derain.book.study import FULL, SUPERVISED, Study
 
 study = Study.create("design", training, seeds, data_root, eval_frames,
-                     rain100l_limit, device)
+                     rain100l_limit, device, executor, scheduler)
 out, floor = study.out_dir, study.floor
-print("settings shared by every experiment run:")
-print(study.settings_note())
-print(f"test images scored per run: {floor['test_n']}; Rain100L: "
-      f"{study.evaluation['rain100l'] or 'absent'}")
+page = Page("design", data_root=data_root, seeds=seeds, workers=workers,
+            training=training, candidates=candidates, curve_points=curve_points,
+            eval_frames=eval_frames, rain100l_limit=rain100l_limit)
+
+
+def flatten(block, prefix=""):
+    for key, value in block.items():
+        if isinstance(value, dict):
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield {"setting": f"{prefix}{key}", "value": str(value)}
+
+
+page.table(pd.DataFrame(list(flatten(study.training))), "design_settings",
+           "The training settings every experiment run shares (the model, the "
+           "loss weights and the optimiser's budget); a chapter's configuration "
+           "changes some of them.")
+page.number("design_test_images", floor["test_n"], "{:d}")
+page.number("design_seeds", len(study.seeds), "{:d}")
+page.number("design_rain100l", "scored on the first "
+            f"{study.evaluation['rain100l_limit']} Rain100L pairs as well"
+            if study.evaluation["rain100l"] else "not scored on Rain100L (absent)",
+            "{}")
 
 # %% [markdown]
+# {numref}`design_settings` lists the shared settings. Every run is scored on
+# {glue:text}`design_test_images` held-out test images and
+# {glue:text}`design_rain100l`; every configuration is trained with
+# {glue:text}`design_seeds` seeds.
+#
 # ## The controls, with every seed
 #
 # The full method (all four losses, dynamic fusion) and the supervised control,
@@ -98,10 +126,13 @@ runs.to_csv(out / "runs.csv", index=False)
 # ## Other budgets, on the validation scenes
 #
 # Each candidate changes the chosen budget in one respect and trains both
-# controls once (the first seed). The pick is made on the validation curves: the
-# cheapest budget (in CPU seconds) whose validation gains reach the targets of the
-# design (supervised control at least +3.0 dB, full method at least +1.5 dB over
-# the input); if none does, the one whose full method gains most.
+# controls once (the first seed). The pick is made on the validation curves
+# ({numref}`fig_learning_curves`): the cheapest budget (in CPU seconds) whose
+# validation gains reach the targets of the design (supervised control at least
+# {glue:text}`design_target_supervised`, full method at least
+# {glue:text}`design_target_full` over the input); if none does, the one whose
+# full method gains most. The rule picks **{glue:text}`design_pick`**
+# ({numref}`design_budgets`).
 
 # %%
 budgets = {c["name"]: c["changes"] for c in candidates}
@@ -112,31 +143,59 @@ curves = tables.learning_curves(study, {"chosen": {k: k for k in CONTROLS}} | {
     c: {k: f"{c} | {k}" for k in CONTROLS} for c in budgets})
 curves.to_csv(out / "learning_curves.csv", index=False)
 pick, choice = tables.pick_budget(curves, FULL, SUPERVISED)
-print(f"the rule picks: {pick}")
-choice
+target_full, target_supervised = \
+    inspect.signature(tables.pick_budget).parameters["targets"].default
+page.number("design_target_full", target_full, "{:+.1f} dB")
+page.number("design_target_supervised", target_supervised, "{:+.1f} dB")
+page.number("design_pick", pick, "{}")
+reaches = "reaches the targets"
+page.table(choice.assign(**{reaches: choice[reaches].map({True: "yes",
+                                                          False: "no"})}),
+           "design_budgets",
+           "Each budget's last validation gain over the rainy input for both "
+           "controls (first seed), the CPU seconds of the full method's run, and "
+           "whether it reaches the design's targets.",
+           params=["candidates", "curve_points"],
+           formats={c: "{:.3f}" for c in choice.columns if c != reaches})
 
 # %%
-plots.savefig(plots.learning_curves(curves, [FULL, SUPERVISED]),
-              out / "fig_learning_curves.png")
+page.figure(plots.learning_curves(curves, [FULL, SUPERVISED]),
+            "fig_learning_curves",
+            "Validation PSNR gain over the rainy input against training CPU "
+            "seconds, one panel per control, one line per budget (the chosen "
+            "budget in black, its seeds' range shaded).", data=curves,
+            params=["candidates", "curve_points", "seeds"])
 
 # %% [markdown]
 # ## The chosen budget on the test scenes
 #
 # The gains of the two controls over the rainy input on the held-out test
 # scenes, with their intervals, and the seed-to-seed standard deviation of the
-# full method: the targets this design set itself.
+# full method: the targets this design set itself ({numref}`design_check`).
 
 # %%
 check = tables.design_check(study, FULL, SUPERVISED)
 check.to_csv(out / "design_check.csv", index=False)
-check
+page.table(check.assign(met=check["met"].map({True: "yes", False: "no"})),
+           "design_check_table",
+           "The chosen budget on the held-out test scenes: each control's paired "
+           "gain over the rainy input (95 % interval, seed sd), the full method's "
+           "seed-to-seed spread and the number of test images, against the "
+           "targets of the design.", params=["seeds", "eval_frames"],
+           label="design_check", csv=False, formats={"gain (dB)": "{:+.2f}"})
 
 # %%
 sd = float(runs.loc[runs["name"] == FULL, "test_psnr"].std(ddof=1))
 floor_mdd = sd * 2 ** 0.5
-print(f"seed sd of the full method: {sd:.3f} dB. Two configurations with "
-      f"{len(study.seeds)} seeds each differ by a seed spread of about "
-      f"{floor_mdd:.2f} dB, the smallest difference any later chapter can decide.")
+page.number("design_sd", sd, "{:.3f} dB")
+page.number("design_floor", floor_mdd, "{:.2f} dB")
+
+# %% [markdown]
+# The seed-to-seed standard deviation of the full method's test PSNR is
+# {glue:text}`design_sd`. Two configurations trained with
+# {glue:text}`design_seeds` seeds each therefore differ by a seed spread of about
+# {glue:text}`design_floor`: the smallest difference any later chapter can
+# decide.
 
 # %%
 metrics = {"input_test_psnr": floor["test_psnr"], "test_images": floor["test_n"],
@@ -144,4 +203,21 @@ metrics = {"input_test_psnr": floor["test_psnr"], "test_images": floor["test_n"]
            **{f"{row['control']}/gain": row["gain (dB)"] for _, row in
               check.dropna(subset=["gain (dB)"]).iterrows()}}
 (out / "metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-pd.Series(metrics).to_frame("value")
+gain = {row["control"]: row["measured"] for _, row in check.iterrows()}
+page.number("design_full_gain", gain.get(FULL), "{}")
+page.number("design_supervised_gain", gain.get(SUPERVISED), "{}")
+page.number("design_input", floor["test_psnr"], "{:.2f} dB")
+page.number("design_met", int(check["met"].sum()), "{:d}")
+page.number("design_targets", len(check), "{:d}")
+
+# %% [markdown]
+# ## What this chapter found
+#
+# On the held-out test scenes, where the rainy input scores
+# {glue:text}`design_input`, the full method gains {glue:text}`design_full_gain`
+# and the supervised control {glue:text}`design_supervised_gain` (paired gain,
+# 95 % interval, seed sd). The chosen budget meets {glue:text}`design_met` of the
+# design's {glue:text}`design_targets` targets ({numref}`design_check`). The
+# smallest difference a later chapter can decide is about
+# {glue:text}`design_floor`; a difference smaller than that is reported as
+# inconclusive.

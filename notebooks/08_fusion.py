@@ -33,10 +33,12 @@ import pandas as pd
 
 from derain import paper
 from derain.book import plots, tables
+from derain.book.captions import Page
 from derain.book.study import FULL, Study
 
 study = Study.load("fusion")
 out, floor = study.out_dir, study.floor
+page = Page("fusion", fusions=fusions, workers=workers)
 trained = study.run({f: {"model": {"fusion": f}} for f in fusions}, workers)
 runs = pd.concat([trained, study.reuse({"Lr+Lb+Ls+Lv": "concat"}, "loss_ablation"),
                   study.reuse({FULL: "dynamic"}, "design")], ignore_index=True)
@@ -44,36 +46,53 @@ runs.to_csv(out / "runs.csv", index=False)
 
 # %% [markdown]
 # ## Table VII
+#
+# Each fusion's paired gain over the rainy input (95 % interval, seed sd), its
+# absolute scores and the paper's values as a reference
+# ({numref}`table7_fusion`); the rainy input scores {glue:text}`fusion_input` on
+# the synthetic test scenes. {numref}`fig_table7_fusion` draws the gains.
 
 # %%
 table7 = tables.table7(study, runs, fusions)
-table7.to_csv(out / "table7_fusion.csv")
-print(f"rainy input: synthetic {floor['test_psnr']:.2f} dB")
-table7
+page.table(table7, "table7_fusion",
+           "The four fusions: where each run was trained, its paired gain over "
+           "the rainy input (95 % interval, seed sd), absolute scores (seed mean "
+           "± half the seed range) and the paper's values on its own test set "
+           "as reference.", paper="Table VII", params=["fusions"])
+page.number("fusion_input", floor["test_psnr"], "{:.2f} dB")
 
 # %%
-plots.savefig(plots.gain_intervals(study, list(table7.index),
-                                   "Table VII: gain over the rainy input"),
-              out / "fig_table7_fusion.png")
+page.figure(plots.gain_intervals(study, list(table7.index),
+                                 "Table VII: gain over the rainy input"),
+            "fig_table7_fusion",
+            "Each fusion's PSNR gain over the rainy input on the test scenes: mean "
+            "(dot), 95 % paired interval (bar) and each seed (black dots).",
+            paper="Table VII", data=tables.gains(study, list(table7.index)),
+            params=["fusions"])
 
 # %% [markdown]
 # ## The effect of the dynamic fusion on an image (Fig. 12)
 #
-# The same held-out crop derained by the first seed of each fusion.
+# The same held-out crop derained by the first seed of each fusion
+# ({numref}`fig12_fusion_effect`).
 
 # %%
 nets = {"concat": study.model("Lr+Lb+Ls+Lv", stage="loss_ablation"),
         "dynamic": study.model(FULL, stage="design"),
         **{f: study.model(f) for f in fusions}}
-plots.savefig(plots.derained_rows(study.test_scene(), nets, size=2.0),
-              out / "fig12_fusion_effect.png")
+page.figure(plots.derained_rows(study.test_scene(), nets, size=2.0),
+            "fig12_fusion_effect",
+            "One held-out test scene derained by the first seed of each fusion "
+            "(rows): the rainy input, the background B, the estimated rain S (x4) "
+            "and the clean background.", paper="Fig. 12", params=["fusions"])
 
 # %% [markdown]
 # ## Claims
 #
 # The dynamic fusion against the concatenation (claim C6) and against the better
 # of sum and product by seed-mean PSNR (claim C7: beating the better one is
-# beating both); the concatenation against the sum is the book's own check.
+# beating both); the concatenation against the sum is the book's own check
+# ({numref}`claims_fusion`).
 
 # %%
 ref = {name: value[0] for name, value in paper.TABLE7.items()}
@@ -87,10 +106,25 @@ study.claim("C7", f"dynamic fusion beats {best_simple}, the better of sum and "
 study.claim("", "concatenation beats sum", "concat", "sum",
             paper=f"{ref['concat'] - ref['sum']:+.2f} dB")
 claims = study.claims()
-claims.to_csv(out / "claims.csv", index=False)
-print(f"smallest difference this chapter can decide: "
-      f"{claims['detectable (dB)'].median():.2f} dB (median over its comparisons)")
-claims
+page.claims(claims, "The claims of the fusion comparison: the paper's difference "
+            "(on its test set), ours (paired, 95 % interval, seed sd), the verdict "
+            "by the rule of chapter 6 and the smallest difference each comparison "
+            "could decide.", paper="Table VII")
+page.number("fusion_best_simple", best_simple, "{}")
 
 # %%
 study.save_metrics(runs, trained)
+gain = tables.gains(study, list(table7.index)).set_index("run")["gain (dB)"]
+page.number("fusion_dynamic_gain", gain.get("dynamic"), "{:+.2f} dB")
+page.number("fusion_best", gain.idxmax(), "{}")
+
+# %% [markdown]
+# ## What this chapter found
+#
+# The dynamic fusion gains {glue:text}`fusion_dynamic_gain` over the rainy input;
+# the fusion that gains most here is {glue:text}`fusion_best`. The claim that the
+# dynamic fusion beats the concatenation (C6) {glue:text}`C6_verdict`
+# ({glue:text}`C6_ours`); the claim that it beats {glue:text}`fusion_best_simple`,
+# the better of sum and product (C7), {glue:text}`C7_verdict`
+# ({glue:text}`C7_ours`). The median smallest difference these comparisons could
+# decide is {glue:text}`claims_detectable`.

@@ -33,16 +33,22 @@
 import json
 
 import pandas as pd
-from IPython.display import HTML
 
 from derain import paper
+from derain.book.captions import Page
 from derain.book.chapters import CHAPTERS, stage_dir
 
 out = stage_dir("what_reproduces")
 out.mkdir(parents=True, exist_ok=True)
+page = Page("what_reproduces")
 
 # %% [markdown]
 # ## Claims of the training and evaluation chapters
+#
+# Three checks come from chapters 2 and 3 rather than from a paired comparison:
+# whether the paper's loss weights train a working model, whether the main model
+# derains each test set at all, and whether it reaches the paper's Rain100L
+# score. They join the table of every comparison below.
 
 # %%
 rows = []
@@ -109,40 +115,60 @@ paper_claims = pd.DataFrame([{
        .to_dict() if key in set(keyed["key"]) else
        {"ours": "not tested", "verdict": "not tested", "chapter": ""})}
     for key, (text, item) in paper.CLAIMS.items()])
-paper_claims.to_csv(out / "paper_claims.csv", index=False)
 decided = paper_claims["verdict"].isin(["holds", "does not hold"]).sum()
-print(f"{decided} of {len(paper_claims)} claims of the paper decided "
-      f"({(paper_claims['verdict'] == 'holds').sum()} hold, "
-      f"{(paper_claims['verdict'] == 'does not hold').sum()} do not hold)")
-COLOURS = {"holds": "#d8f0d8", "does not hold": "#f6d5d5",
-           "inconclusive": "#f3efd2"}
-
-
-def coloured(table):
-    table = table.copy()
-    table["chapter"] = [f'<a href="{c}.html">{c}</a>' if c else ""
-                        for c in table["chapter"]]
-    return HTML(table.style.apply(
-        lambda row: [f"background-color: {COLOURS.get(row['verdict'], 'white')}"]
-        * len(row), axis=1).hide(axis="index").to_html(escape=False))
-
-
-coloured(paper_claims)
+page.table(paper_claims, "paper_claims",
+           "Every claim of the paper this book lists, where the paper makes it, "
+           "this book's number, the verdict and the chapter that decides it "
+           "(\"not tested\": no chapter decides it).")
+page.number("reproduces_paper_claims", len(paper_claims), "{:d}")
+page.number("reproduces_decided", int(decided), "{:d}")
+for glued, verdict in [("holds", "holds"), ("fails", "does not hold"),
+                       ("inconclusive", "inconclusive"),
+                       ("untested", "not tested")]:
+    page.number(f"reproduces_{glued}",
+                int((paper_claims["verdict"] == verdict).sum()), "{:d}")
 
 # %% [markdown]
+# {numref}`paper_claims` lists them: of the paper's
+# {glue:text}`reproduces_paper_claims` claims, {glue:text}`reproduces_decided`
+# are decided here.
+#
 # ## Every comparison of the book
 #
 # The rows above and the book's own questions (the neighbours the paper does not
 # compare with, the concatenation rows of Table VI, each r of Fig. 14, each model
-# size), with the training and evaluation chapters' checks first.
+# size), with the training and evaluation chapters' checks first
+# ({numref}`claims_all`; {numref}`verdict_counts` counts the verdicts).
 
 # %%
 counts = claims["verdict"].value_counts()
-print(counts.to_string())
-coloured(claims[["key", "claim", "paper", "ours", "verdict", "chapter"]])
+page.table(claims, "claims_all",
+           "Every comparison of the book, in the order of the chapters: the "
+           "paper's value or difference, ours, the verdict, the smallest "
+           "difference the comparison could decide (empty or \"–\": not a "
+           "paired comparison), the test set and the chapter.")
+page.table(counts.rename_axis("verdict").rename("comparisons").to_frame(),
+           "verdict_counts", "How many of the book's comparisons reached each "
+           "verdict.", csv=False)
+page.number("reproduces_comparisons", len(claims), "{:d}")
+for glued, verdict in [("all_holds", "holds"), ("all_fails", "does not hold"),
+                       ("all_inconclusive", "inconclusive")]:
+    page.number(f"reproduces_{glued}", int(counts.get(verdict, 0)), "{:d}")
 
 # %%
 (out / "metrics.json").write_text(json.dumps(
     {f"verdicts/{k}": int(v) for k, v in counts.items()}
     | {"claims": len(claims), "paper_claims_decided": int(decided),
        "paper_claims": len(paper_claims)}, indent=1))
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Of the paper's {glue:text}`reproduces_paper_claims` claims listed here,
+# {glue:text}`reproduces_holds` hold at this book's scale,
+# {glue:text}`reproduces_fails` do not hold, {glue:text}`reproduces_inconclusive`
+# are inconclusive and {glue:text}`reproduces_untested` are not tested. Over all
+# {glue:text}`reproduces_comparisons` comparisons of the book, including its own
+# questions, {glue:text}`reproduces_all_holds` hold,
+# {glue:text}`reproduces_all_fails` do not hold and
+# {glue:text}`reproduces_all_inconclusive` are inconclusive.

@@ -2,7 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from derain.benchmark import count_flops, measure_in_subprocess, time_inference
+from derain.benchmark import (
+    count_flops,
+    grid_cost,
+    measure_in_subprocess,
+    time_inference,
+    training_flops,
+)
 from derain.nets import DerainNet
 
 
@@ -41,3 +47,18 @@ def test_measure_in_subprocess_and_its_errors():
     bad = measure_in_subprocess({"kind": "nope", "config": {}, "task": "inference",
                                  "size": 8})
     assert "network must be one of" in bad["error"]
+
+
+def test_training_step_flops_and_the_cost_of_a_grid():
+    config = {"width": 2, "kernels": "3/5/7", "fusion": "dynamic",
+              "in_channels": 1, "slope": 0.0}
+    with torch.device("meta"):
+        net = DerainNet(**config)
+    # Both frames of 4 pairs, forward and (twice the forward) backward.
+    assert training_flops(config, 4, 32) == pytest.approx(
+        3 * 8 * count_flops(net, (1, 1, 32, 32)))
+    cost = grid_cost(1e12, steps=3600, runs=10, gpu_tflops=1.0, efficiency=0.5,
+                     gpus=4)
+    assert list(cost["GPU-hours"]) == pytest.approx([10.0, 20.0])
+    assert list(cost["hours on 4 GPUs"]) == pytest.approx([2.5, 5.0])
+    assert len(grid_cost(1e12, 1, 1, 1.0, None, 1)) == 1

@@ -100,7 +100,7 @@ def test_figure_is_saved_closed_and_captioned(shown, tmp_path):
 
 def test_table_has_a_number_a_caption_and_no_nan(shown, tmp_path):
     bundles, _ = shown
-    page = Page("fusion")
+    page = Page("fusion", fusions=["sum", "product"])
     frame = pd.DataFrame({"fusion": ["sum", "product"], "PSNR": [27.13, np.nan],
                           "runs": pd.array([2, pd.NA], dtype="Int64")})
     page.table(frame, "table7_fusion", "PSNR of each fusion.", paper="Table VII",
@@ -149,3 +149,29 @@ def test_control_is_a_glued_numbered_figure(shown):
 def test_plain_caption_drops_roles():
     assert captions._plain("A {download}`Data (CSV) </r/x.csv>` and `code`.") == \
         "A Data (CSV) and code."
+
+
+def test_claims_table_glues_counts_and_keyed_verdicts(shown, tmp_path):
+    page = Page("fusion")
+    claims = pd.DataFrame([
+        {"key": "C6", "claim": "a beats b", "paper": "+0.20 dB",
+         "ours": "+0.42 dB [+0.30, +0.55], seed sd 0.08", "verdict": "holds",
+         "detectable (dB)": 0.3},
+        {"key": "", "claim": "b beats c", "paper": "", "ours": "-0.01 dB",
+         "verdict": "inconclusive", "detectable (dB)": 0.5}])
+    page.claims(claims, "Every comparison.")
+    assert "claims_fusion" in page.shown
+    assert pd.read_csv(tmp_path / "results" / "fusion" / "claims.csv",
+                       keep_default_na=False)["key"].tolist() == ["C6", ""]
+    assert page.numbers["claims_count"] == "2"
+    assert page.numbers["claims_holds"] == "1"
+    assert page.numbers["claims_fails"] == "0"
+    assert page.numbers["claims_inconclusive"] == "1"
+    assert page.numbers["claims_detectable"] == "0.40 dB"
+    assert page.numbers["C6_verdict"] == "holds"
+    assert page.numbers["C6_ours"].startswith("+0.42 dB")
+
+
+def test_a_stage_without_parameters_names_no_section():
+    assert Page("what_reproduces").made_by() == \
+        "Made by stage `what_reproduces` (`dvc repro what_reproduces`)."

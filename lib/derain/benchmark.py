@@ -1,21 +1,29 @@
 """Timing and cost of the networks (the paper's Table VIII): FLOPs counted from the
 model, inference time per image and training pairs per second, each measured in a
-fresh process so that peak memory and warm-up do not leak between settings."""
+fresh process so that peak memory and warm-up do not leak between settings; and
+scaling out: data-parallel training on several processes, the run grid on
+several workers, and what the grid would cost at the paper's scale on GPUs."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from derain.nets import BilinearUp, DerainNet, DynamicFusion, PReNet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NETWORKS = {"derain": DerainNet, "prenet": PReNet}
 
@@ -389,3 +397,96 @@ def table8(inference):
                  "reference seconds (PReNet, same run)"]]
     return pd.concat([paper, ours.rename(columns={"network": "method"})],
                      ignore_index=True)
+
+
+def data_parallel_table(config, data_dir, processes: list[int],
+                        steps: int) -> pd.DataFrame:
+    """Training steps per second of ``config`` (a
+    :class:`~derain.config.TrainConfig`) for ``steps`` steps of one global
+    batch, on each number of ``processes`` (one: this process with all its
+    threads; more: torchrun, the cores shared out between the ranks, see
+    :func:`~derain.training.distributed.launch`), each in a fresh folder.
+    ``steps per second`` is rank 0's training loop; ``wall seconds`` adds
+    starting the processes and loading the scenes."""
+    import pandas as pd
+
+    from derain.training.distributed import launch
+
+    rows = []
+    for nproc in processes:
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            try:
+                history = launch(config.replace(steps=steps), folder, data_dir,
+                                 nproc, progress=False)
+                error = None
+            except (RuntimeError, ValueError) as err:
+                history, error = {}, str(err)
+            wall = time.perf_counter() - start
+        rows.append({"processes": nproc,
+                     "threads per process": max(1, (os.cpu_count() or 1) // nproc)
+                     if nproc > 1 else torch.get_num_threads(),
+                     "batch per process": config.batch_size // nproc,
+                     "steps per second": history.get("steps_per_second"),
+                     "wall seconds": wall, "error": error})
+    table = pd.DataFrame(rows)
+    table["speed-up"] = table["steps per second"] / table["steps per second"].iloc[0]
+    return table
+
+
+def grid_table(specs: list[dict], data_dir, evaluation: dict,
+               settings: list[tuple[str, int]]) -> pd.DataFrame:
+    """Seconds to train and score the runs ``specs`` (see
+    :func:`~derain.training.runs.run_all`) with each ``(executor, workers)`` of
+    ``settings``, from an empty run cache each time; the seconds include
+    starting the workers (and, for Dask, its local cluster)."""
+    import pandas as pd
+
+    from derain.training.runs import run_all
+
+    rows = []
+    for kind, workers in settings:
+        with tempfile.TemporaryDirectory() as folder:
+            start = time.perf_counter()
+            run_all(specs, folder, data_dir, evaluation, workers=workers,
+                    progress=False, executor_kind=kind)
+            wall = time.perf_counter() - start
+        rows.append({"executor": kind, "workers": workers, "runs": len(specs),
+                     "wall seconds": wall, "runs per minute": 60 * len(specs) / wall})
+    table = pd.DataFrame(rows)
+    table["speed-up"] = table["runs per minute"] / table["runs per minute"].iloc[0]
+    return table
+
+
+def training_flops(config: dict, batch: int, crop: int) -> float:
+    """Floating-point operations of one training step of the time-lapse
+    objective: the forward pass on both frames of ``batch`` pairs of ``crop`` x
+    ``crop`` crops (:func:`count_flops`), times 3 for the backward pass (which
+    costs about twice the forward: gradients with respect to the inputs and to
+    the weights)."""
+    with torch.device("meta"):
+        net = DerainNet(**config)
+    # Linear in the batch: one image counted, times the 2 * batch frames.
+    return 3.0 * 2 * batch * count_flops(net, (1, net.in_channels, crop, crop))
+
+
+def grid_cost(step_flops: float, steps: int, runs: int, gpu_tflops: float,
+              efficiency: float | None, gpus: int) -> pd.DataFrame:
+    """What a grid of ``runs`` runs of ``steps`` steps of ``step_flops`` each
+    costs on GPUs of ``gpu_tflops`` peak: GPU-hours at the peak (a lower bound)
+    and at the fraction ``efficiency`` of it, and the hours on ``gpus`` GPUs
+    (the runs spread over them, or each run data-parallel over them: the same
+    GPU-hours either way, as long as the scaling is linear)."""
+    import pandas as pd
+
+    total = step_flops * steps * runs
+    rows = []
+    for label, fraction in (("at the GPU's peak (lower bound)", 1.0),
+                            ("at the measured fraction of peak", efficiency)):
+        if fraction is None:
+            continue
+        hours = total / (gpu_tflops * 1e12 * fraction) / 3600
+        rows.append({"assumption": label, "fraction of peak": fraction,
+                     "PFLOP in all": total / 1e15, "GPU-hours": hours,
+                     f"hours on {gpus} GPUs": hours / gpus})
+    return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
 """The ``derain`` command: ``predict`` (derain photographs), ``evaluate`` a
-checkpoint on paired folders, run a ``chapter`` (as the DVC stages do), render the
+checkpoint on paired folders, ``train`` the main run (on several processes or
+GPUs with ``--nproc``), run a ``chapter`` (as the DVC stages do), render the
 ``book``, switch parameter ``profile``, ``params check`` (the schema of
 ``params.yaml``) and ``data check`` a data folder against the checksums of the
 published sets.
@@ -32,6 +33,26 @@ def _evaluate(args) -> int:
         print(f"{row['name']:<{width}}  PSNR {value:>6} dB  SSIM {row['ssim']:.4f}")
     print(f"{'mean':<{width}}  PSNR {scores['psnr']:6.2f} dB  "
           f"SSIM {scores['ssim']:.4f}  (n = {scores['n']})")
+    return 0
+
+
+def _train(args) -> int:
+    from derain.config import TrainConfig, load_params
+    from derain.params import check_params_file
+    from derain.training.distributed import launch
+
+    check_params_file(args.params)
+    section = load_params(args.params)["train"]
+    nproc = section["nproc"] if args.nproc is None else args.nproc
+    config = TrainConfig(**section["training"])
+    if args.steps is not None:
+        config = config.replace(steps=args.steps)
+    history = launch(config, args.run_dir, args.data_dir, nproc,
+                     progress=sys.stderr.isatty())
+    if "steps_per_second" in history:  # rank 0, at the end of the run
+        print(f"{args.run_dir}: {config.steps} steps on {nproc} process"
+              f"{'es' if nproc > 1 else ''}, {history['steps_per_second']:.2f} "
+              "steps/s")
     return 0
 
 
@@ -125,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help='print {"psnr", "ssim", "n"}')
     ev.add_argument("--device", default="auto")
     ev.set_defaults(func=_evaluate)
+
+    tr = sub.add_parser("train", help="train the main run (params.yaml's train "
+                        "section); data-parallel on N processes with --nproc N")
+    tr.add_argument("--params", default="params.yaml")
+    tr.add_argument("--nproc", type=int, default=None,
+                    help="processes (ranks), one per GPU on a GPU machine "
+                    "(default: train.nproc)")
+    tr.add_argument("--steps", type=int, default=None,
+                    help="steps instead of train.training.steps")
+    tr.add_argument("--run-dir", default="results/train", metavar="DIR",
+                    help="the run's folder (resumes its checkpoint)")
+    tr.add_argument("--data-dir", default="results/data", metavar="DIR",
+                    help="the rendered scenes (the data stage's output)")
+    tr.set_defaults(func=_train)
 
     ch = sub.add_parser("chapter", help="execute a chapter (a DVC stage) with "
                         "papermill, its params.yaml section as parameters")

@@ -40,6 +40,9 @@ LR_SCHEDULES = ("constant", "cosine", "linear")
 # The arithmetic of the network's forward and backward passes; losses, weights and
 # Adam always stay float32.
 PRECISIONS = ("fp32", "bf16")
+# Where the runs of a grid train (see derain.training.executors): processes of
+# this machine, or a Dask cluster.
+EXECUTORS = ("local", "dask")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

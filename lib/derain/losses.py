@@ -32,8 +32,16 @@ class DirectionalGradientNet(nn.Module):
     gradient finite. Averaging instead of summing over pixels makes the loss
     independent of the crop size.
 
+    With ``across_ranks`` (set by a data-parallel run, where each process holds
+    a slice of the batch) the sums over i run over the whole batch: the
+    processes add up their numerators and mask counts before dividing, and
+    each returns the whole batch's L_v with a gradient that, averaged over the
+    processes as DDP does, is the gradient of that L_v.
+
     forward(rain: (N, 1, H, W)) -> scalar tensor.
     """
+
+    across_ranks = False
 
     def __init__(self, clusters: int = 4, eps: float = 1e-2,
                  rel: float | None = None):
@@ -75,9 +83,28 @@ class DirectionalGradientNet(nn.Module):
         theta, mask = self.orientation(rain)
         alpha = torch.softmax(self.assign(theta), dim=1)  # (N, K, h, w)
         dist = (theta - self.centres.view(1, -1, 1, 1)).abs()
+        if self.across_ranks:
+            return _across_ranks((mask * alpha * dist).sum(dim=(0, 2, 3)),
+                                 mask.sum())
         total = mask.sum().clamp_min(1.0)
         v = (mask * alpha * dist).sum(dim=(0, 2, 3)) / total
         return v.abs().sum()
+
+
+def _across_ranks(numerator: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``sum_k |sum_r numerator_r[k] / sum_r count_r|`` over the processes r of
+    a data-parallel run (``numerator``: (K,), this process's sums; ``count``:
+    its masked pixels). The value is the whole batch's; the gradient is this
+    process's share of the whole batch's, times the number of processes, so
+    that DDP's average over the processes gives the whole batch's gradient."""
+    import torch.distributed as dist
+
+    stats = torch.cat([numerator.detach(), count.detach().view(1)])
+    dist.all_reduce(stats)
+    numerators, total = stats[:-1], stats[-1].clamp_min(1.0)
+    value = (numerators / total).abs().sum()
+    share = dist.get_world_size() * (torch.sign(numerators) * numerator).sum() / total
+    return share - share.detach() + value
 
 
 def gamma_schedule(

@@ -51,7 +51,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from derain.config import PROFILES_DIR, TARGETS, TrainConfig
+from derain.config import EXECUTORS, PROFILES_DIR, TARGETS, TrainConfig
 from derain.data.scenes import RAIN100L, REAL_RAIN, TEST_SETS, TRAIN_SETS
 from derain.losses import TimeLapseLoss
 from derain.nets import FUSIONS, KERNEL_SETS
@@ -443,11 +443,21 @@ class Data(Block):
 
 class Train(Block):
     """``train`` (chapter 2): the main run, and the paper's loss recipe beside it
-    for ``paper_loss_steps`` steps (0: not trained)."""
+    for ``paper_loss_steps`` steps (0: not trained); ``nproc`` processes train
+    each data-parallel (see :mod:`derain.training.distributed`), so the batch
+    size must be a multiple of it."""
 
     training: TrainingBlock
     paper_loss: LossArgs
     paper_loss_steps: int = Field(ge=0)
+    nproc: PositiveInt
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> Train:
+        if self.training.batch_size % self.nproc:
+            raise ValueError(f"training.batch_size {self.training.batch_size} is "
+                             f"not a multiple of nproc {self.nproc}")
+        return self
 
 
 class Evaluate(Block):
@@ -474,6 +484,28 @@ class Levers(BenchmarkTraining):
     rounds: PositiveInt
 
 
+class Scaling(Block):
+    """Chapter 4's "Scaling out": the training loop for ``steps`` steps of one
+    global batch on each number of ``processes``, and a grid of ``runs`` runs of
+    ``run_steps`` steps on each number of Dask ``workers``."""
+
+    processes: list[PositiveInt] = Field(min_length=1)
+    steps: PositiveInt
+    workers: list[PositiveInt] = Field(min_length=1)
+    runs: PositiveInt
+    run_steps: PositiveInt
+
+
+class PaperGrid(Block):
+    """The experiment grid at the paper's scale, costed on paper: ``runs`` runs
+    of ``steps`` steps on GPUs of ``gpu_tflops`` peak, ``gpus`` at a time."""
+
+    runs: PositiveInt
+    steps: PositiveInt
+    gpu_tflops: float = Field(gt=0)
+    gpus: PositiveInt
+
+
 class Benchmark(Block):
     """``benchmark`` (chapter 4, Table VIII). ``devices`` lists where to time;
     one without hardware here is skipped by the chapter, and it says so."""
@@ -490,6 +522,17 @@ class Benchmark(Block):
     default_training: BenchmarkTraining
     levers: Levers
     devices: list[Literal["cpu", "cuda"]] = Field(min_length=1)
+    scaling: Scaling
+    paper_grid: PaperGrid
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> Benchmark:
+        batch = self.default_training.batch
+        for nproc in self.scaling.processes:
+            if batch % nproc:
+                raise ValueError(f"default_training.batch {batch} is not a "
+                                 f"multiple of scaling.processes {nproc}")
+        return self
 
 
 class Explore(Block):
@@ -510,8 +553,10 @@ class Candidate(Block):
 
 class Design(Block):
     """``design`` (chapter 6): the ``training`` block every experiment run shares,
-    its seeds, the candidate budgets it was chosen among and how runs are
-    scored."""
+    its seeds, the candidate budgets it was chosen among, how runs are scored and
+    where they train (``executor``, one of :data:`~derain.config.EXECUTORS`,
+    see :mod:`derain.training.executors`, and the address of a Dask
+    ``scheduler``, null for a local cluster)."""
 
     seeds: list[Seed] = Field(min_length=1)
     workers: PositiveInt
@@ -521,6 +566,8 @@ class Design(Block):
     eval_frames: Limit
     rain100l_limit: Limit
     device: Device
+    executor: Literal[EXECUTORS]
+    scheduler: str | None = Field(min_length=1)
 
     @field_validator("seeds")
     @classmethod

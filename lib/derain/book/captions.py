@@ -158,6 +158,8 @@ class Page:
         ``params``, the stage's section of ``params.yaml`` as a whole."""
         where = f"Made by stage `{self.stage}` (`dvc repro {self.stage}`)"
         if not params:
+            if not self.parameters:  # a stage without parameters of its own
+                return f"{where}."
             return f"{where} with its section `{self.stage}` of `params.yaml`."
         values = ", ".join(f"`{self.stage}.{key} = {self._value(key)!r}`"
                            for key in params)
@@ -297,3 +299,37 @@ class Page:
         text = readable(value, fmt, missing)
         glue(name, text, display=False)
         self.numbers[name] = text
+
+    # ------------------------------------------------------------------- claims
+
+    def claims(self, claims: pd.DataFrame, caption: str, *,
+               paper: str | None = None, params: Iterable[str] | None = None,
+               name: str = "claims") -> None:
+        """Shows a chapter's claims (one row per comparison: ``key``, ``claim``,
+        ``verdict``, ``ours``, ``detectable (dB)``, ...) as a numbered table
+        written to ``results/<stage>/<name>.csv`` and labelled
+        ``claims_<stage>``, and glues for the prose:
+
+        - ``claims_count``, ``claims_holds``, ``claims_fails``,
+          ``claims_inconclusive``: how many rows, and how many with each verdict;
+        - ``claims_detectable``: the median smallest difference the comparisons
+          could decide ("0.42 dB");
+        - for every row with a key (a claim of the paper, e.g. ``C6``):
+          ``C6_verdict`` and ``C6_ours`` (the measured effect as the table says).
+        """
+        self.table(claims, name, caption, paper=paper, params=params,
+                   label=f"claims_{self.stage}",
+                   formats={"detectable (dB)": "{:.2f}"})
+        verdicts = claims["verdict"].astype(str)
+        self.number("claims_count", len(claims), "{:d}")
+        for glued, verdict in [("holds", "holds"), ("fails", "does not hold"),
+                               ("inconclusive", "inconclusive")]:
+            self.number(f"claims_{glued}", int((verdicts == verdict).sum()), "{:d}")
+        detectable = (pd.to_numeric(claims["detectable (dB)"], errors="coerce")
+                      .median() if "detectable (dB)" in claims else None)
+        self.number("claims_detectable", detectable, "{:.2f} dB")
+        for _, row in claims.iterrows():
+            key = "" if is_missing(row.get("key")) else str(row.get("key"))
+            if key:
+                self.number(f"{key}_verdict", row["verdict"], "{}")
+                self.number(f"{key}_ours", row["ours"], "{}")

@@ -85,6 +85,12 @@ def _say(stage: str, line: str) -> None:
     print(f"derain chapter {stage}: {line}", file=sys.stderr, flush=True)
 
 
+# How long to wait, once a cell has finished, for the outputs it sent (papermill
+# stops the chapter after that). nbclient's 4 s is too short on a loaded machine
+# for a cell that glues many numbers: each is a message of its own.
+IOPUB_TIMEOUT_S = 120
+
+
 def kernel_settings(stage: str, interactive: bool):
     """What the chapter's kernel runs with (a traitlets Config and extra kernel
     arguments): IPC sockets instead of unencrypted TCP on localhost, and text
@@ -146,11 +152,8 @@ def execute_notebook(source: str | Path, executed: str | Path, parameters: dict,
             str(source), str(executed), parameters=parameters,
             kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=False,
             coalesce_streams=True, config=config, extra_arguments=arguments,
-            on_cell_start=progress.on_cell_start,
-            # papermill stops a chapter when a cell's last outputs take over
-            # nbclient's 4 s to arrive; on a loaded machine a figure can, and
-            # that is no reason to lose the stage.
-            iopub_timeout=120, **streams)
+            on_cell_start=progress.on_cell_start, iopub_timeout=IOPUB_TIMEOUT_S,
+            **streams)
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
     progress.finish()

@@ -135,23 +135,6 @@ def score_bars(ax, table, metric: str, labels=None, floor: float | None = None,
     return ax
 
 
-def score_panels(runs, floor: dict, title: str, path: str | Path,
-                 width: float = 5.0, height: float = 3.6) -> None:
-    """One :func:`score_bars` panel per scored set (synthetic test scenes, and
-    Rain100L when the runs were scored on it), the rainy input dashed; saved to
-    ``path``."""
-    panels = [("test_psnr", "synthetic test, PSNR (dB)")]
-    if "rain100l_psnr" in runs:
-        panels.append(("rain100l_psnr", "Rain100L, PSNR (dB)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), height),
-                             squeeze=False)
-    for ax, (metric, panel) in zip(axes[0], panels, strict=True):
-        score_bars(ax, runs, metric, floor=floor[metric], title=panel)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    savefig(fig, path)
-
-
 def derained_rows(scene, nets: dict, size: float = 1.9, window: int = 128,
                   gain: float = 4.0):
     """One held-out scene derained by each network: a row per network with the
@@ -229,11 +212,11 @@ def time_averaging_grid(data_dir, scene: dict, nets: dict, size: float = 2.0):
                       size=size)
 
 
-def psnr_vs_parameters(runs, floor: dict, groups: dict[str, list[str]],
-                       path: str | Path) -> None:
-    """Fig. 17: PSNR against the number of parameters (log scale), one line per
-    group of run names (seed mean, seed range shaded), one panel per scored set,
-    the rainy input dashed. ``runs`` has a ``parameters`` column."""
+def gain_vs_parameters(runs, floor: dict, groups: dict[str, list[str]]):
+    """Fig. 17 as the quantity compared: each size's PSNR gain over the rainy
+    input against its number of parameters (log scale), one line per group of
+    run names (seed mean, seed range shaded), one panel per scored set. ``runs``
+    has a ``parameters`` column; ``floor`` the input's PSNR per metric."""
     panels = [("test_psnr", "synthetic test scenes")]
     if "rain100l_psnr" in runs:
         panels.append(("rain100l_psnr", "Rain100L"))
@@ -241,18 +224,20 @@ def psnr_vs_parameters(runs, floor: dict, groups: dict[str, list[str]],
                              squeeze=False)
     for ax, (metric, title) in zip(axes[0], panels, strict=True):
         for label, names in groups.items():
-            part = runs[runs["name"].isin(names)].groupby("parameters")[metric]
+            gain = runs[runs["name"].isin(names)].assign(
+                gain=lambda r, m=metric: r[m] - floor[m])
+            part = gain.groupby("parameters")["gain"]
             mean = part.mean()
             ax.plot(mean.index, mean, marker="o", label=label)
             ax.fill_between(mean.index, part.min(), part.max(), alpha=0.2)
-        ax.axhline(floor[metric], color="gray", ls="--", lw=1, label="rainy input")
+        ax.axhline(0, color="gray", ls="--", lw=1, label="rainy input")
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
-        ax.set_ylabel("PSNR (dB)")
+        ax.set_ylabel("PSNR gain over the rainy input (dB)")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    savefig(fig, path)
+    return fig
 
 
 def feature_maps(net, scene, size: float = 2.0, window: int = 160):
@@ -300,7 +285,7 @@ def feature_maps(net, scene, size: float = 2.0, window: int = 160):
                                   "first layer, E7", "last layer"], size=size)
 
 
-def gain_vs_density(table, path: str | Path) -> None:
+def gain_vs_density(table):
     """Fig. 19 as numbers: the model's PSNR gain over the input against streak
     density, one line per veil."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
@@ -312,7 +297,38 @@ def gain_vs_density(table, path: str | Path) -> None:
     ax.set_ylabel("PSNR gain over the input (dB)")
     ax.legend(fontsize=8)
     ax.set_title("gain of the main model as rain gets heavier", fontsize=10)
-    savefig(fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def set_gains(scores, names: list[str]):
+    """One panel per set of ``scores`` (rows with ``name``, ``set``, ``seed``,
+    ``psnr``, the input as ``name == "rainy input"``): each method of ``names``
+    as its seed-mean PSNR gain over the rainy input of that set (marker), the
+    seeds' range (line) and each seed (dots), drawn from zero."""
+    sets = list(dict.fromkeys(scores["set"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.6 * len(sets) + 1.6,
+                                                    0.4 * len(names) + 1.4),
+                             squeeze=False, sharey=True)
+    for ax, set_name in zip(axes[0], sets, strict=True):
+        part = scores[scores["set"] == set_name]
+        floor = part.loc[part["name"] == "rainy input", "psnr"].mean()
+        for i, name in enumerate(names):
+            gains = part.loc[part["name"] == name, "psnr"].to_numpy(float) - floor
+            if not gains.size:
+                continue
+            ax.plot([gains.min(), gains.max()], [i, i], color="#4477aa", lw=4,
+                    alpha=0.4, solid_capstyle="butt")
+            ax.plot(gains.mean(), i, "o", color="#4477aa")
+            ax.plot(gains, [i] * len(gains), "k.", ms=4)
+        ax.axvline(0, color="gray", ls="--", lw=1)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=8)
+        ax.set_xlabel("PSNR gain over the input (dB)", fontsize=8)
+        ax.set_title(set_name, fontsize=10)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    return fig
 
 
 def set_panels(scores, names: list[str], path: str | Path) -> None:

@@ -3,9 +3,12 @@ the runs themselves (trained once, cached, reused across chapters), the rainy
 input's scores that every table starts from, and the tables and claims built from
 per-seed scores.
 
-The loss-ablation chapter fixes the settings (:meth:`Study.create`, written to its
+The design chapter fixes the settings (:meth:`Study.create`, written to its
 ``base.json``); the chapters after it read them back (:meth:`Study.load`), so one
-change of ``params.yaml`` reaches every experiment chapter through one file.
+change of ``params.yaml`` reaches every experiment chapter through one file. The
+settings include where the runs train (the ``executor`` of
+:mod:`~derain.training.executors` and a Dask ``scheduler``); the runs' scores do
+not depend on it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class Study:
     evaluation: dict
     data_dir: Path
     out_dir: Path
+    executor: str = "local"
+    scheduler: str | None = None
     _floor: dict | None = field(default=None, repr=False)
     # run name here -> (folder of the stage that trained it, its name there)
     _sources: dict = field(default_factory=dict, repr=False)
@@ -70,16 +75,19 @@ class Study:
     @classmethod
     def create(cls, stage: str, training: dict, seeds: list[int], data_root,
                eval_frames: int | None, rain100l_limit: int | None,
-               device: str = "auto") -> Study:
+               device: str = "auto", executor: str = "local",
+               scheduler: str | None = None) -> Study:
         """The settings of the base chapter, written to its ``base.json``; the
-        runs train on the experiment scenes of the data stage."""
+        runs train on the experiment scenes of the data stage, through
+        ``executor`` (and the Dask cluster at ``scheduler``)."""
         out = stage_dir(stage)
         study = cls(training, list(seeds),
                     evaluation_sets(data_root, eval_frames, rain100l_limit, device),
-                    stage_dir("data") / EXPERIMENT_DATA, out)
+                    stage_dir("data") / EXPERIMENT_DATA, out, executor, scheduler)
         save_base(out, {"training": training, "seeds": list(seeds),
                         "evaluation": study.evaluation,
-                        "data_dir": str(study.data_dir)})
+                        "data_dir": str(study.data_dir),
+                        "executor": executor, "scheduler": scheduler})
         return study
 
     @classmethod
@@ -89,7 +97,8 @@ class Study:
         out = stage_dir(stage)
         out.mkdir(parents=True, exist_ok=True)
         return cls(base["training"], base["seeds"], base["evaluation"],
-                   Path(base["data_dir"]), out)
+                   Path(base["data_dir"]), out, base.get("executor", "local"),
+                   base.get("scheduler"))
 
     def specs(self, configs: dict[str, dict], seed_major: bool = False,
               seeds: list[int] | None = None) -> list[dict]:
@@ -117,9 +126,12 @@ class Study:
             seed_major: bool = False, seeds: list[int] | None = None
             ) -> pd.DataFrame:
         """Trains (or reads back) every configuration with every seed (or with
-        ``seeds``): one row of scores per run, in the order of :meth:`specs`."""
+        ``seeds``): one row of scores per run, in the order of :meth:`specs`;
+        ``workers`` runs at a time on this machine (or, with the Dask executor
+        and no scheduler, in a local Dask cluster of that many workers)."""
         table = run_all(self.specs(configs, seed_major, seeds), self.out_dir,
-                        self.data_dir, self.evaluation, workers=workers)
+                        self.data_dir, self.evaluation, workers=workers,
+                        executor_kind=self.executor, scheduler=self.scheduler)
         for name in configs:
             self._sources[name] = (self.out_dir, name)
         return table

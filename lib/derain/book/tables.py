@@ -420,3 +420,22 @@ def heavy_rain_claim(table: pd.DataFrame, chapter: str) -> pd.DataFrame:
                 f"{heaviest.mean():+.2f} dB at {hi} (mean over veils)",
         "verdict": HOLDS if fails else FAILS, "detectable (dB)": np.nan,
         "set": "one test scene", "chapter": chapter}])
+
+
+# ------------------------------------------------------- gains (the figures' data)
+
+
+def gains(study, names: list[str], test_set: str = "test") -> pd.DataFrame:
+    """The numbers :func:`~derain.book.plots.gain_intervals` draws: each run's
+    paired PSNR gain over the rainy input (dB) with its 95 % interval and the
+    seed-to-seed spread, one row per run of ``names`` (the input itself left
+    out)."""
+    rows = []
+    for name in names:
+        if name == "rainy input":
+            continue
+        gain = study.compare(name, "rainy input", test_set=test_set)
+        rows.append({"run": name, "gain (dB)": gain["effect"],
+                     "low (dB)": gain["low"], "high (dB)": gain["high"],
+                     "seed spread (dB)": gain["seed_spread"]})
+    return pd.DataFrame(rows)

@@ -8,6 +8,10 @@ fixed seed on a CPU the weights and the logged history equal those of an
 uninterrupted run (the losses of the steps since the last log point are part of
 the checkpoint). A checkpoint that cannot be read is moved aside
 (``checkpoint.pt.corrupt``) with a warning and the run starts over.
+
+Started by ``torchrun`` (see :mod:`~derain.training.distributed`), the same loop
+trains data-parallel: each process takes its slice of every batch, DDP averages
+the gradients, and only rank 0 validates and writes.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from derain.evaluation import (
 )
 from derain.metrics import COLLAPSE_RATIO
 from derain.nets import build_model
+from derain.training.distributed import World, process_group
 from derain.training.objectives import make_objective
 
 # Frames of each validation scene scored when validating during training.
@@ -42,14 +47,19 @@ class _Run:
     """The state of one run: network, objective, optimiser, random streams and
     history, with their checkpoint."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, data_dir: str | Path):
+    def __init__(self, config: TrainConfig, run_dir: Path, data_dir: str | Path,
+                 world: World):
         self.config = config
         self.folder = run_dir
-        self.device = pick_device(config.device)
+        self.world = world
+        self.device = world.device(pick_device(config.device))
         torch.manual_seed(config.seed)
         self.net = build_model(config.model).to(self.device)
         self.objective = make_objective(config, data_dir, self.net.in_channels)
         self.objective.module.to(self.device)
+        self.objective.shard(world)
+        # What the objective runs: the network itself, or its DDP wrapper.
+        self.model = world.wrap(self.net)
         params = list(self.net.parameters()) + list(
             self.objective.module.parameters())
         # One fused kernel for the whole update, on a CPU as on a GPU.
@@ -69,7 +79,8 @@ class _Run:
         return self.folder / "checkpoint.pt"
 
     def resume(self) -> None:
-        """Continues from ``checkpoint.pt`` when it holds this configuration."""
+        """Continues from ``checkpoint.pt`` when it holds this configuration
+        (every rank reads it; rank 0 moves a bad one aside once all have)."""
         path = self.checkpoint_path
         if not path.is_file():
             return
@@ -81,15 +92,17 @@ class _Run:
                 raise ValueError(f"{path}: not a training checkpoint (no "
                                  f"{', '.join(missing)})")
         except ValueError as err:
-            aside = _move_aside(path)
-            warnings.warn(f"{err}; moved to {aside.name}, training starts over",
-                          stacklevel=3)
+            self.world.barrier()
+            if self.world.is_main:
+                aside = _move_aside(path)
+                warnings.warn(f"{err}; moved to {aside.name}, training starts "
+                              "over", stacklevel=4)
             return
         if blob["settings"] != self.identity:
             # A checkpoint of other settings (a changed params.yaml) is not this
             # run's past: start over rather than continue a different experiment.
             warnings.warn(f"{path}: made with other settings; "
-                          "starting over", stacklevel=3)
+                          "starting over", stacklevel=4)
             return
         load_weights(self.net, blob["state_dict"], path)
         self.objective.module.load_state_dict(blob["criterion"])
@@ -128,12 +141,14 @@ class _Run:
         factor = lr_factor(self.step, config.steps, config.lr_schedule, config.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = config.lr * factor
-        total, parts = self.objective.step(self.net, self.rng, self.step, self.device)
+        total, parts = self.objective.step(self.model, self.rng, self.step,
+                                           self.device)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        self.world.average_gradients(self.objective.module.parameters())
         self.optimizer.step()
         self.step += 1
-        return parts
+        return self.world.mean(parts)
 
     def finish(self) -> None:
         """The end of a completed run: the collapse verdict, speed and
@@ -166,13 +181,29 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
     parts every ``log_every`` steps; ``val``: validation PSNR/SSIM every
     ``val_every`` steps; at the end ``collapsed`` and ``steps_per_second``).
     ``stop_after`` ends the call early, as if the process were killed after that
-    step's checkpoint (used by tests)."""
+    step's checkpoint (used by tests).
+
+    Under torchrun every rank calls this and trains its slice of each batch
+    (see :mod:`~derain.training.distributed`); rank 0's history is the run's."""
     config = config if isinstance(config, TrainConfig) else TrainConfig(**config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(config, run_dir, data_dir)
+    with process_group(pick_device(config.device)) as world:
+        if config.batch_size % world.size:
+            raise ValueError(f"batch_size {config.batch_size} is not a multiple "
+                             f"of the {world.size} processes: each takes an "
+                             "equal slice")
+        history = _train(_Run(config, run_dir, data_dir, world), data_dir,
+                         progress and world.is_main, stop_after)
+        world.barrier()  # rank 0 has written the run before any rank leaves
+    return history
+
+
+def _train(run: _Run, data_dir: str | Path, progress: bool,
+           stop_after: int | None) -> dict:
+    config, main = run.config, run.world.is_main
     run.resume()
-    val_set = SceneTestSet(data_dir, "val", VAL_FRAMES)
+    val_set = SceneTestSet(data_dir, "val", VAL_FRAMES) if main else None
     steps = config.steps
     bar = tqdm(total=steps, initial=run.step, desc="training", unit="step",
                disable=not progress)
@@ -191,14 +222,15 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path, *,
             bar.set_postfix(loss=f"{mean['total']:.4f}",
                             contrast=f"{mean['contrast']:.2f}")
             run.window = []
-        if config.val_every and (step % config.val_every == 0 or step == steps):
+        if main and config.val_every and (step % config.val_every == 0
+                                          or step == steps):
             run.validate(val_set)
-        if step % config.checkpoint_every == 0 or step == steps:
+        if main and (step % config.checkpoint_every == 0 or step == steps):
             run.save_checkpoint()
         bar.update(1)
         if stop_after is not None and step >= stop_after:
             break
     bar.close()
-    if run.step >= steps:
+    if run.step >= steps and main:
         run.finish()
     return run.history

@@ -16,7 +16,9 @@ check of :func:`~derain.metrics.contrast_ratio`).
 - :class:`RainOerMe` and :class:`Rain2Avoid`: single rainy frames only.
 
 Each step sees ``2 * batch_size`` crops whatever the method, as many as a
-time-lapse step's two frames of ``batch_size`` pairs.
+time-lapse step's two frames of ``batch_size`` pairs. In a data-parallel run
+(:mod:`~derain.training.distributed`) every process draws that batch and keeps
+its slice (:meth:`Objective.shard`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from derain.config import TrainConfig
 from derain.data import Rain2AvoidPairs, RainOerMePairs, shared_frames
@@ -51,6 +54,16 @@ class Objective:
         self.data_dir = data_dir
         self.channels = channels
         self.module: nn.Module = nn.Module()
+        self.world = None  # one process: the whole batch
+
+    def shard(self, world) -> None:
+        """Trains this process's slice of every batch: ``world`` (a
+        :class:`~derain.training.distributed.World`) says which."""
+        self.world = world
+
+    def _mine(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """This process's slice of a batch just drawn (all of it on one)."""
+        return tensors if self.world is None else self.world.shard(*tensors)
 
     def step(self, net: nn.Module, rng: np.random.Generator, step: int,
              device: torch.device) -> tuple[torch.Tensor, Parts]:
@@ -85,10 +98,16 @@ class TimeLapse(Objective):
         self.module = TimeLapseLoss(**config.loss)
         self.frames = shared_frames(data_dir, "train", channels, config.frames)
 
+    def shard(self, world) -> None:
+        super().shard(world)
+        if self.module.directional is not None and world.size > 1:
+            # L_v averages over the masked pixels of the whole batch.
+            self.module.directional.across_ranks = True
+
     def step(self, net, rng, step, device):
-        n = self.config.batch_size
-        rainy_m, rainy_n = (t.to(device) for t in
-                            self.frames.sample(n, self.config.crop, rng))
+        rainy_m, rainy_n = (t.to(device) for t in self._mine(
+            *self.frames.sample(self.config.batch_size, self.config.crop, rng)))
+        n = rainy_m.shape[0]
         out = self.forward(net, torch.cat([rainy_m, rainy_n]))
         out_m, out_n = _split(out, n)
         # Each term's share of the gradient, at the steps that close a log window,
@@ -113,9 +132,9 @@ class Supervised(Objective):
                                     target=config.target)
 
     def step(self, net, rng, step, device):
-        n = self.config.batch_size
-        rainy_m, rainy_n, target = (t.to(device) for t in
-                                    self.frames.sample(n, self.config.crop, rng))
+        rainy_m, rainy_n, target = (t.to(device) for t in self._mine(
+            *self.frames.sample(self.config.batch_size, self.config.crop, rng)))
+        n = rainy_m.shape[0]
         out_m, out_n = _split(self.forward(net, torch.cat([rainy_m, rainy_n])), n)
         total, parts = supervised_l1(out_m, out_n, target)
         parts["contrast"] = contrast_ratio(out_m[0].detach(), rainy_m)
@@ -146,16 +165,18 @@ class GTRain(Objective):
                                     target="clean")
 
     def step(self, net, rng, step, device):
-        rainy_m, rainy_n, clean = (t.to(device) for t in self.frames.sample(
-            self.config.batch_size, self.config.crop, rng))
+        rainy_m, rainy_n, clean = (t.to(device) for t in self._mine(
+            *self.frames.sample(self.config.batch_size, self.config.crop, rng)))
         rainy = torch.cat([rainy_m, rainy_n])
+        # The encoders are the network's, inside a DDP wrapper or not.
+        inner = net.module if isinstance(net, DistributedDataParallel) else net
         target = torch.cat([clean, clean])
         taps: list[torch.Tensor] = []
         hooks = []
         if self.weight > 0:
             hooks = [enc.register_forward_hook(
                 lambda _m, _i, out: taps.append(out[1].float()))
-                for enc in net.encoders]
+                for enc in inner.encoders]
         try:
             background, _ = self.forward(net, rainy)
         finally:
@@ -166,7 +187,7 @@ class GTRain(Objective):
         parts = {"L_l1": loss_l1.item()}
         if self.weight > 0:
             with self.autocast(target.device):
-                clean_taps = [f.float() for f in net.bottlenecks(target)]
+                clean_taps = [f.float() for f in inner.bottlenecks(target)]
             loss_ri = rain_invariant_loss(taps, clean_taps, self.temperature)
             total = total + self.weight * loss_ri
             parts["L_ri"] = loss_ri.item()
@@ -191,8 +212,8 @@ class RainOerMe(Objective):
         self.pairs = _single_image_pairs(RainOerMePairs, str(data_dir), channels)
 
     def step(self, net, rng, step, device):
-        inputs, goal = (t.to(device) for t in self.pairs.sample(
-            2 * self.config.batch_size, self.config.crop, rng))
+        inputs, goal = (t.to(device) for t in self._mine(*self.pairs.sample(
+            2 * self.config.batch_size, self.config.crop, rng)))
         out = self.forward(net, inputs)
         loss = (out[0] - goal).abs().mean()
         parts = {"L_sup": loss.item(), "total": loss.item(),
@@ -210,8 +231,8 @@ class Rain2Avoid(Objective):
         self.pairs = _single_image_pairs(Rain2AvoidPairs, str(data_dir), channels)
 
     def step(self, net, rng, step, device):
-        rainy, mask = (t.to(device) for t in self.pairs.sample(
-            2 * self.config.batch_size, self.config.crop, rng))
+        rainy, mask = (t.to(device) for t in self._mine(*self.pairs.sample(
+            2 * self.config.batch_size, self.config.crop, rng)))
         out = self.forward(net, rainy)
         generator = torch.Generator(device=device).manual_seed(
             int(rng.integers(2**31)))

@@ -4,19 +4,20 @@ neighbours).
 
 A run is a ``spec``: a name, a seed and a ``training`` block (the fields of
 :class:`~derain.config.TrainConfig`). :func:`run_all` trains every spec not yet
-done (in parallel worker processes on a CPU), scores it on the sets of an
+done (through an executor of :mod:`~derain.training.executors`: worker
+processes of this machine, or a Dask cluster), scores it on the sets of an
 ``evaluation`` (:mod:`derain.evaluation.sets`) and keeps ``scores.json`` beside
 the model in ``<out_dir>/runs/<name>/seed<k>/``. A run whose ``scores.json``
 matches its spec and evaluation is never trained again, so an interrupted stage
-resumes and a run shared by two chapters is computed once.
+resumes, a run shared by two chapters is computed once, and a run that any
+worker finished is read back rather than trained again: the folder is the one
+record of what is done, wherever it was done.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import BrokenExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,12 @@ from tqdm.auto import tqdm
 
 from derain.config import TrainConfig, deep_merge
 from derain.evaluation import load_model, pick_device, score
+from derain.training.executors import InProcess, executor, in_worker
 from derain.training.loop import train
+
+# How often a run is submitted again after its worker died under it (a run that
+# kills its worker every time, e.g. out of memory, then fails the grid).
+RETRIES = 3
 
 
 def make_spec(name: str, seed: int, base: dict, **changes) -> dict:
@@ -112,21 +118,34 @@ def run_one(spec: dict, out_dir: str | Path, data_dir: str | Path,
     return stored
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    os.environ["TQDM_DISABLE"] = "1"
-    torch.set_num_threads(threads)
+def _finished(pool, threads, specs, *args):
+    """``(spec, future)`` of each run of ``specs`` as it finishes; in this
+    process (:class:`~derain.training.executors.InProcess`) one run after the
+    other, so that the first failure stops the grid."""
+    if isinstance(pool, InProcess):
+        for spec in specs:
+            yield spec, pool.submit(run_one, spec, *args)
+        return
+    futures = {pool.submit(in_worker, threads, run_one, spec, *args): spec
+               for spec in specs}
+    for future in as_completed(futures):
+        yield futures[future], future
 
 
 def run_all(specs: list[dict], out_dir: str | Path, data_dir: str | Path,
-            evaluation: dict, workers: int = 1, progress: bool = True
+            evaluation: dict, workers: int = 1, progress: bool = True,
+            executor_kind: str = "local", scheduler: str | None = None
             ) -> pd.DataFrame:
     """Every spec trained and scored (cached ones read back), as a table with one
-    row per (name, seed). ``workers`` > 1 trains that many runs at once in separate
-    processes, each with an equal share of the CPU threads: on a small CPU two
-    single-threaded runs do more work per second than one run on two threads.
-    On a GPU use 1."""
+    row per (name, seed), in the order of ``specs``.
+
+    The runs not yet done go to the executor ``executor_kind`` (see
+    :mod:`~derain.training.executors`): ``"local"`` trains ``workers`` runs at
+    once in separate processes (one: in this process, one after the other; on
+    a GPU use 1); ``"dask"`` sends them to the Dask cluster at ``scheduler``,
+    or to a LocalCluster of ``workers`` processes. A run whose worker dies is
+    submitted again (Dask does so itself; a local pool is rebuilt, up to
+    :data:`RETRIES` times per run) and continues from its last checkpoint."""
     names = [(s["name"], s["seed"]) for s in specs]
     if len(set(names)) != len(names):
         raise ValueError("two specs share a name and seed")
@@ -142,22 +161,26 @@ def run_all(specs: list[dict], out_dir: str | Path, data_dir: str | Path,
             pending.append(spec)
     bar = tqdm(total=len(specs), initial=len(rows), desc="runs", unit="run",
                disable=not progress)
-    if workers <= 1 or len(pending) <= 1:
-        for spec in pending:
-            rows[(spec["name"], spec["seed"])] = run_one(spec, out_dir, data_dir,
-                                                         evaluation)
-            bar.update(1)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context,
-                                 initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
-            futures = {pool.submit(run_one, spec, out_dir, data_dir, evaluation):
-                       spec for spec in pending}
-            for future in as_completed(futures):
-                spec = futures[future]
-                rows[(spec["name"], spec["seed"])] = future.result()
+    # One run needs no pool of workers.
+    kind, size = ((executor_kind, workers) if len(pending) > 1 or
+                  executor_kind == "dask" else ("local", 1))
+    lost = dict.fromkeys(names, 0)
+    while pending:
+        with executor(kind, size, scheduler) as (pool, threads):
+            todo, pending = pending, []
+            for spec, future in _finished(pool, threads, todo, out_dir, data_dir,
+                                          evaluation):
+                key = (spec["name"], spec["seed"])
+                try:
+                    rows[key] = future.result()
+                except BrokenExecutor:
+                    lost[key] += 1
+                    if lost[key] > RETRIES:
+                        raise RuntimeError(
+                            f"{run_dir(out_dir, spec)}: its worker died "
+                            f"{lost[key]} times; giving up") from None
+                    pending.append(spec)  # to a new pool, from its checkpoint
+                    continue
                 bar.update(1)
     bar.close()
     table = pd.DataFrame([{k: v for k, v in rows[key].items()

@@ -104,8 +104,11 @@ def _dask(workers: int, scheduler: str | None):
         return
     # Processes, not threads: each run holds the GIL between torch calls. No
     # memory limit: a run's peak is its own, and spilling would not help it.
+    # Workers log at CRITICAL only: when the cluster stops, a worker's last
+    # heartbeat can meet a closed connection and log it as an error, noise that
+    # says nothing about the runs (a failed run raises through its future).
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       memory_limit=0, dashboard_address=":0",
-                      silence_logs=logging.ERROR) as cluster, \
+                      silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client, worker_threads(workers)

@@ -47,7 +47,7 @@ from derain.config import TrainConfig
 from derain.data import SceneTestSet
 from derain.evaluation import evaluate
 from derain.nets import build_model, count_parameters
-from derain.training.distributed import launch
+from derain.training.launch import launch
 from derain.training.loop import VAL_FRAMES
 
 run, data_dir = stage_dir("train"), stage_dir("data")

@@ -12,7 +12,8 @@ import torch
 from derain.config import TrainConfig
 from derain.nets import build_model
 from derain.training import train
-from derain.training.distributed import World, launch, torchrun_command
+from derain.training.distributed import World
+from derain.training.launch import launch, torchrun_command
 from derain.training.objectives import make_objective
 
 # The paper's losses, L_v included (whose mean runs over the batch). L_b is left

@@ -405,12 +405,12 @@ def data_parallel_table(config, data_dir, processes: list[int],
     :class:`~derain.config.TrainConfig`) for ``steps`` steps of one global
     batch, on each number of ``processes`` (one: this process with all its
     threads; more: torchrun, the cores shared out between the ranks, see
-    :func:`~derain.training.distributed.launch`), each in a fresh folder.
+    :func:`~derain.training.launch.launch`), each in a fresh folder.
     ``steps per second`` is rank 0's training loop; ``wall seconds`` adds
     starting the processes and loading the scenes."""
     import pandas as pd
 
-    from derain.training.distributed import launch
+    from derain.training.launch import launch
 
     rows = []
     for nproc in processes:

@@ -39,7 +39,7 @@ def _evaluate(args) -> int:
 def _train(args) -> int:
     from derain.config import TrainConfig, load_params
     from derain.params import check_params_file
-    from derain.training.distributed import launch
+    from derain.training.launch import launch
 
     check_params_file(args.params)
     section = load_params(args.params)["train"]

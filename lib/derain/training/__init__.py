@@ -1,6 +1,7 @@
 """Training: what a network learns from (:mod:`~derain.training.objectives`), the
 loop that trains one run (:mod:`~derain.training.loop`), on one process or
-data-parallel on several (:mod:`~derain.training.distributed`), and the cache of
+data-parallel on several (:mod:`~derain.training.distributed`, started by
+:mod:`~derain.training.launch`), and the cache of
 many short runs the experiment chapters share (:mod:`~derain.training.runs`),
 trained through an executor (:mod:`~derain.training.executors`)."""
 

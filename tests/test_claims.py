@@ -119,3 +119,29 @@ def test_verdict_words_are_written_as_plain_words(tmp_path):
     assert (tmp_path / "claims.csv").read_text().split() == \
         ["verdict", "holds", "does", "not", "hold", "inconclusive"]
     assert f"{Verdict.FAILS}" == "does not hold" and Verdict("holds") is HOLDS
+
+
+def _curves(gains: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
+    """Last validation points of budgets: name -> (full gain, supervised gain, s)."""
+    rows = []
+    for budget, (full, sup, seconds) in gains.items():
+        rows += [{"budget": budget, "control": "full", "seed": 0, "step": 10,
+                  "seconds": seconds, "val_gain": full},
+                 {"budget": budget, "control": "sup", "seed": 0, "step": 10,
+                  "seconds": seconds, "val_gain": sup}]
+    return pd.DataFrame(rows)
+
+
+def test_pick_budget_prefers_the_cheapest_within_the_seed_spread():
+    from derain.book.tables import pick_budget
+    curves = _curves({"chosen": (2.10, 1.9, 60), "900 steps": (2.31, 2.0, 90),
+                      "width 4": (1.0, 0.8, 40)})
+    # no budget reaches the targets: the largest gain without a tolerance ...
+    assert pick_budget(curves, "full", "sup")[0] == "900 steps"
+    # ... the cheaper budget once the difference is below the seed spread
+    assert pick_budget(curves, "full", "sup", tolerance=0.41)[0] == "chosen"
+    # a budget reaching both targets wins whatever the tolerance
+    reach = _curves({"chosen": (2.0, 3.1, 60), "900 steps": (2.3, 3.5, 90)})
+    assert pick_budget(reach, "full", "sup", tolerance=0.0)[0] == "chosen"
+    with pytest.raises(ValueError, match="tolerance"):
+        pick_budget(curves, "full", "sup", tolerance=float("nan"))

@@ -328,21 +328,28 @@ def learning_curves(study, budgets: dict[str, dict[str, str]]) -> pd.DataFrame:
 
 
 def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
-                targets: tuple[float, float] = (1.5, 3.0)) -> tuple[str, pd.DataFrame]:
+                targets: tuple[float, float] = (1.5, 3.0),
+                tolerance: float = 0.0) -> tuple[str, pd.DataFrame]:
     """The rule of the design, on validation only: the cheapest budget (training
     CPU-seconds of its full method) whose final validation gains reach
-    ``targets`` (full method, supervised control); when none does, the budget
-    whose full method gains most. Returns the pick and the table it was made
-    from (first seed of every budget, so that all are compared alike)."""
+    ``targets`` (full method, supervised control); when none does, the cheapest
+    budget whose full method gains within ``tolerance`` dB of the best one (a
+    difference smaller than the seed spread does not justify a dearer budget).
+    Returns the pick and the table it was made from (first seed of every
+    budget, so that all are compared alike)."""
+    if not tolerance >= 0:  # NaN included
+        raise ValueError(f"tolerance must be >= 0 dB, got {tolerance}")
     first = curves[curves["seed"] == curves["seed"].min()]
     last = first.sort_values("step").groupby(["budget", "control"]).tail(1)
     table = last.pivot(index="budget", columns="control", values="val_gain")
-    table["CPU seconds (full method)"] = last[last["control"] == full] \
-        .set_index("budget")["seconds"]
+    seconds = "CPU seconds (full method)"
+    table[seconds] = last[last["control"] == full].set_index("budget")["seconds"]
     table["reaches the targets"] = (table[full] >= targets[0]) & \
         (table[supervised] >= targets[1])
     ok = table[table["reaches the targets"]]
-    pick = ok["CPU seconds (full method)"].idxmin() if len(ok) else table[full].idxmax()
+    if not len(ok):
+        ok = table[table[full] >= table[full].max() - tolerance]
+    pick = ok[seconds].idxmin()
     table = table.rename(columns={full: "full method, val gain (dB)",
                                   supervised: "supervised, val gain (dB)"})
     return str(pick), table.round(3)

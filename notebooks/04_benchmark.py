@@ -14,12 +14,13 @@
 # %% [markdown]
 # # Speed (Table VIII)
 #
-# The paper reports 0.39 s for one 512 x 512 image on a GTX 1080 Ti and two days
-# of training. This chapter measures the network at the paper's width and at this
-# book's default width, on the machine that runs the pipeline, and beside each
-# figure the same measurement of a reference network (PReNet's architecture, 0.17 M
-# parameters) taken in the same run, so that ratios stay meaningful on a noisy or
-# shared machine. Every setting runs in a fresh process; times are medians after
+# The paper reports {glue:text}`bench_paper_seconds` for one 512 x 512 image on a
+# GTX 1080 Ti and two days of training. This chapter measures the network at the
+# paper's width and at this book's default width, on the machine that runs the
+# pipeline, and beside each figure the same measurement of a reference network
+# (PReNet's architecture, {glue:text}`bench_reference_parameters` parameters)
+# taken in the same run, so that ratios stay meaningful on a noisy or shared
+# machine. Every setting runs in a fresh process; times are medians after
 # a warm-up pass. FLOPs are counted from the model (convolutions and the dynamic
 # fusion; activations and pooling left out).
 
@@ -63,8 +64,9 @@ from derain.benchmark import (
     training_table,
 )
 from derain.benchmark import table8 as benchmark_table8
+from derain.book.captions import Page
 from derain.book.chapters import stage_dir
-from derain.book.plots import runtime_bars, savefig, speedup_bars
+from derain.book.plots import runtime_bars, speedup_bars
 from derain.book.study import EXPERIMENT_DATA
 from derain.config import TrainConfig
 from derain.evaluation import evaluation_sets
@@ -73,6 +75,19 @@ from derain.training import make_spec
 
 out = stage_dir("benchmark")
 out.mkdir(parents=True, exist_ok=True)
+page = Page("benchmark", size=size, repeats=repeats, default_model=default_model,
+            paper_model=paper_model, paper_size=paper_size, reference=reference,
+            variants=variants, torch_compile=torch_compile,
+            paper_training=paper_training, default_training=default_training,
+            levers=levers, devices=devices, scaling=scaling, paper_grid=paper_grid)
+page.number("bench_paper_seconds", PAPER_SECONDS["Cho et al."], "{:.2f} s")
+
+
+def floats(frame, fmt="{:.3g}"):
+    """Three significant digits for every real column of ``frame``."""
+    return {c: fmt for c in frame.columns if pd.api.types.is_float_dtype(frame[c])}
+
+
 available = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
 machine = {
     "cpu": platform.processor() or platform.machine(),
@@ -81,16 +96,19 @@ machine = {
     "torch": torch.__version__,
     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
 }
-print("measured on:", machine)
-if "cuda" not in available:
-    print("No CUDA device here: GPU rows are not measured in this run.")
+page.number("bench_machine", f"{machine['cpu']}, {machine['cores']} cores, torch "
+            f"{machine['torch']}" + (f", {machine['cuda']}" if machine["cuda"]
+                                     else ", no CUDA device (GPU rows not measured)"),
+            "{}")
 
 # %% [markdown]
 # ## Cost of the networks
 #
+# Measured on: {glue:text}`bench_machine`.
+#
 # At the paper's width the filter generator of the dynamic fusion (a 1x1 conv from
 # 768 to 768 x 256 channels at 1/8 resolution) holds most of the parameters and
-# about half of the operations.
+# about half of the operations ({numref}`bench_cost`).
 
 # %%
 with torch.device("meta"):
@@ -103,10 +121,19 @@ cost = pd.DataFrame([
      "GFLOP per image": count_flops(net, (1, net.in_channels, s, s)) / 1e9}
     for name, (net, s) in nets.items()
 ]).set_index("network")
-cost
+page.number("bench_reference_parameters",
+            cost.loc["reference (PReNet)", "parameters"], "{:,d}")
+page.table(cost, "cost", "Parameters and operations per image (GFLOP, counted from "
+           "the model) of the networks timed in this chapter.",
+           params=["default_model", "paper_model", "reference", "size",
+                   "paper_size"], label="bench_cost",
+           formats={"parameters": "{:,d}", "GFLOP per image": "{:.3g}"})
 
 # %% [markdown]
 # ## Inference time per image
+#
+# Median seconds per image of every network, device and variant
+# ({numref}`bench_inference`), with the achieved FLOP/s.
 
 # %%
 if torch_compile:
@@ -115,7 +142,12 @@ inference = inference_table(
     available, {"ours, default width": (default_model, size),
                 "ours, paper width": (paper_model, paper_size)},
     reference, size, repeats, variants, cost["GFLOP per image"].to_dict())
-inference
+page.table(inference, "inference", "Inference time per image (median after a "
+           "warm-up pass, each setting in a fresh process) and achieved GFLOP/s; "
+           "\"x reference\": the time over the reference network's, scaled to "
+           "the same image area.", paper="Table VIII",
+           params=["size", "paper_size", "repeats", "variants"],
+           label="bench_inference", formats=floats(inference))
 
 # %% [markdown]
 # The "x reference" column scales the reference's time to the same image area
@@ -124,14 +156,17 @@ inference
 # ## Training throughput
 #
 # Pairs of frames per second for the time-lapse objective (both frames through the
-# network, L_b + L_s, an Adam step): at the paper's settings (width 64, batch 4,
-# 128 x 128 crops) and at this book's default.
+# network, L_b + L_s, an Adam step): at the paper's settings and at this book's
+# default ({numref}`bench_training`).
 
 # %%
 throughput = training_table(available, {
     "ours, paper width": (paper_model, paper_training),
     "ours, default width": (default_model, default_training)})
-throughput
+page.table(throughput, "training_throughput", "Training pairs per second of the "
+           "time-lapse objective at the paper's settings and at the book's "
+           "default.", params=["paper_training", "default_training"],
+           label="bench_training", formats=floats(throughput))
 
 # %% [markdown]
 # ## What each training lever gives
@@ -147,26 +182,35 @@ throughput
 # one-thread processes side by side) and a doubled batch. What the levers cost in
 # quality is measured in chapter 6: its candidate "fp32, no autocast" trains the
 # controls without autocast, beside the chosen bfloat16 budget.
+# {numref}`bench_levers` and {numref}`fig_training_levers` give the speed of each
+# setting; the step the book trains with runs at {glue:text}`bench_book_step` the
+# eager baseline.
 
 # %%
 lever_table = training_levers(default_model, levers["batch"], levers["crop"],
                               levers["steps"], levers["rounds"], torch_compile)
-lever_table.to_csv(out / "training_levers.csv", index=False)
 book_step = lever_table.loc[lever_table["setting"] == "+ bf16 autocast",
                             "x eager"].iloc[0]
-print(f"the book's training step runs at {book_step:.2f}x the eager baseline "
-      "(pairs per second, one thread)")
-lever_table
+page.number("bench_book_step", book_step, "{:.2f}x")
+page.table(lever_table, "training_levers", "Training steps and pairs per second "
+           "of the book's step with each lever added to the one before (one "
+           "thread, levers timed in turns), the thread settings and a doubled "
+           "batch; \"x eager\" is the ratio to PyTorch's eager defaults.",
+           params=["levers", "default_model", "torch_compile"],
+           label="bench_levers", formats=floats(lever_table))
 
 # %%
-savefig(speedup_bars(lever_table), out / "fig_training_levers.png")
+page.figure(speedup_bars(lever_table), "fig_training_levers",
+            "Speed of each training setting relative to the eager baseline (1 = "
+            "as fast; pairs per second).", data=lever_table,
+            params=["levers", "default_model"])
 
 # %% [markdown]
 # ## Against the hardware
 #
 # The practical peak of each device is the FLOP/s of a large matrix product measured
 # in this run; the networks' achieved FLOP/s (FLOPs per image over seconds) is shown
-# against it.
+# against it ({numref}`bench_gemm`).
 
 # %%
 peaks = {d: gemm_flops(torch.device(d)) / 1e9 for d in available}
@@ -174,21 +218,30 @@ inference["fraction of GEMM peak"] = [
     (r["achieved GFLOP/s"] / peaks[r["device"]]) if r["achieved GFLOP/s"] else None
     for _, r in inference.iterrows()
 ]
-pd.Series(peaks, name="GEMM GFLOP/s (fp32)").to_frame()
+page.table(pd.Series(peaks, name="GEMM GFLOP/s (fp32)").rename_axis("device")
+           .to_frame(), "gemm_peak", "The practical peak of each device: FLOP/s of "
+           "a large float32 matrix product, measured in this run.",
+           label="bench_gemm", formats={"GEMM GFLOP/s (fp32)": "{:.1f}"})
 
 # %% [markdown]
 # ## Our Table VIII
 #
 # The paper's timings are for 512 x 512 images on a GTX 1080 Ti, with each
-# method's released code; they are reference values, not measured here.
+# method's released code; they are reference values, not measured here
+# ({numref}`table8_runtime`, {numref}`fig_runtime`).
 
 # %%
 table8 = benchmark_table8(inference)
-table8.to_csv(out / "table8_runtime.csv", index=False)
-table8
+page.table(table8, "table8_runtime", "Seconds per image: the paper's values for "
+           "512 x 512 images on a GTX 1080 Ti (reference), and this run's "
+           "measurements.", paper="Table VIII", params=["size", "paper_size"],
+           formats=floats(table8))
 
 # %%
-savefig(runtime_bars(inference, PAPER_SECONDS["Cho et al."]), out / "fig_runtime.png")
+page.figure(runtime_bars(inference, PAPER_SECONDS["Cho et al."]), "fig_runtime",
+            "Inference time per image of each network and variant measured here, "
+            "against the paper's time for its network (dashed).",
+            paper="Table VIII", data=inference, params=["size", "paper_size"])
 
 # %% [markdown]
 # ## Scaling out
@@ -208,7 +261,8 @@ savefig(runtime_bars(inference, PAPER_SECONDS["Cho et al."]), out / "fig_runtime
 # loop of the default-width network on one and on more processes with the same
 # global batch (one process uses every core as threads; several share the cores
 # out), and a small grid of short runs on one and on more Dask workers, beside the
-# local back-end (the standard library's process pool) with the most workers.
+# local back-end (the standard library's process pool) with the most workers
+# ({numref}`bench_ddp`, {numref}`bench_grid`).
 
 # %%
 scenes = stage_dir("data") / EXPERIMENT_DATA
@@ -217,7 +271,10 @@ timed = TrainConfig(model={**default_model, "init": "kaiming"}, loss={},
                     crop=default_training["crop"], val_every=0,
                     checkpoint_every=scaling["steps"], device="cpu")
 ddp = data_parallel_table(timed, scenes, scaling["processes"], scaling["steps"])
-ddp
+page.table(ddp, "data_parallel", "Training steps per second of the default-width "
+           "network on one and on more processes (gloo, the same global batch), "
+           "and the speed-up over one process.", params=["scaling"],
+           label="bench_ddp", formats=floats(ddp))
 
 # %%
 short = timed.replace(steps=scaling["run_steps"],
@@ -228,7 +285,10 @@ grid_settings = [("dask", w) for w in scaling["workers"]]
 grid_settings.append(("local", max(scaling["workers"])))
 grid = grid_table(grid_specs, scenes, evaluation_sets(None, 1, None, "cpu"),
                   grid_settings)
-grid
+page.table(grid, "grid", "A grid of short runs on Dask workers and on the local "
+           "back-end: wall time, runs per minute (start-up included) and the "
+           "speed-up over the first row.", params=["scaling"], label="bench_grid",
+           formats=floats(grid))
 
 # %%
 def speedup(table, **match):
@@ -247,11 +307,18 @@ def first(frame, **match):
 most, busiest = max(scaling["processes"]), max(scaling["workers"])
 ddp_speedup = speedup(ddp, processes=most)
 dask_speedup = speedup(grid, executor="dask", workers=busiest)
-print(f"training loop, {most} processes against {scaling['processes'][0]}: "
-      f"{ddp_speedup if ddp_speedup is not None else float('nan'):.2f} x the steps "
-      f"per second. Grid, {busiest} Dask workers against "
-      f"{grid_settings[0][1]}: {dask_speedup:.2f} x the runs per minute "
-      "(start-up included).")
+page.number("bench_ddp_speedup", ddp_speedup, "{:.2f}x")
+page.number("bench_ddp_processes", f"{most} processes against "
+            f"{scaling['processes'][0]}", "{}")
+page.number("bench_dask_speedup", dask_speedup, "{:.2f}x")
+page.number("bench_dask_workers", f"{busiest} Dask workers against "
+            f"{grid_settings[0][1]}", "{}")
+
+# %% [markdown]
+# On this machine the training loop on {glue:text}`bench_ddp_processes` runs at
+# {glue:text}`bench_ddp_speedup` the steps per second, and the grid on
+# {glue:text}`bench_dask_workers` at {glue:text}`bench_dask_speedup` the runs per
+# minute (start-up included).
 
 # %% [markdown]
 # ### The paper-scale grid, on paper
@@ -263,7 +330,7 @@ print(f"training loop, {most} processes against {scaling['processes'][0]}: "
 # datasheet peak, so the first row is a lower bound; the second assumes the GPU
 # reaches the fraction of its peak that this machine's CPU reached on the same
 # training step (measured above, against its own matrix-product peak), which is a
-# guess about the GPU, not a measurement of it.
+# guess about the GPU, not a measurement of it ({numref}`bench_paper_grid`).
 
 # %%
 paper_step = training_flops(paper_model, paper_training["batch"],
@@ -275,10 +342,21 @@ efficiency = (paper_pairs / paper_training["batch"] * paper_step / 1e9 / peaks["
               if paper_pairs and "cpu" in peaks else None)
 paper_cost = grid_cost(paper_step, paper_grid["steps"], paper_grid["runs"],
                        paper_grid["gpu_tflops"], efficiency, paper_grid["gpus"])
-print(f"one training step at the paper's settings: {paper_step / 1e9:.1f} GFLOP; "
-      f"{paper_grid['runs']} runs of {paper_grid['steps']:,} steps: at least "
-      f"{paper_cost['GPU-hours'].iloc[0]:,.0f} GPU-hours")
-paper_cost
+page.number("bench_paper_step", paper_step / 1e9, "{:,.1f} GFLOP")
+page.number("bench_paper_runs", f"{paper_grid['runs']} runs of "
+            f"{paper_grid['steps']:,} steps", "{}")
+page.number("bench_gpu_hours", paper_cost["GPU-hours"].iloc[0], "{:,.0f}")
+page.table(paper_cost, "paper_grid", "The experiment grid at the paper's scale, on "
+           "paper: training FLOPs from the model, GPU-hours at the datasheet peak "
+           "(a lower bound) and at the efficiency this CPU reached (a guess).",
+           params=["paper_grid", "paper_model", "paper_training"],
+           label="bench_paper_grid", formats={"fraction of peak": "{:.3f}",
+                    **{c: "{:,.1f}" for c in paper_cost.columns[2:]}})
+
+# %% [markdown]
+# One training step at the paper's settings costs {glue:text}`bench_paper_step`;
+# the grid of {glue:text}`bench_paper_runs` needs at least
+# {glue:text}`bench_gpu_hours` GPU-hours.
 
 # %% [markdown]
 # The commands for more hardware. On one machine with several GPUs, the main run
@@ -327,4 +405,18 @@ metrics = {
     "paper_grid_gpu_hours": float(paper_cost["GPU-hours"].iloc[0]),
 }
 (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-metrics
+page.number("bench_default_seconds", metrics["default_cpu_seconds"], "{:.3g} s")
+page.number("bench_default_x_reference", metrics["default_cpu_x_reference"],
+            "{:.2f}")
+
+# %% [markdown]
+# ## What this chapter found
+#
+# On this machine one image through the network at the book's default width takes
+# {glue:text}`bench_default_seconds` on the CPU in float32,
+# {glue:text}`bench_default_x_reference` times the reference network's time. The
+# book's training step runs at {glue:text}`bench_book_step` the eager baseline.
+# Data-parallel training gives {glue:text}`bench_ddp_speedup` and a Dask grid
+# {glue:text}`bench_dask_speedup` ({glue:text}`bench_ddp_processes`,
+# {glue:text}`bench_dask_workers`); the paper-scale grid would need at least
+# {glue:text}`bench_gpu_hours` GPU-hours.

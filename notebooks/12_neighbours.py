@@ -37,11 +37,10 @@
 # are trained here. Every method is scored on the held-out test scenes of the
 # experiment set, where the claims are decided (paired, by the rule of chapter
 # 6), and on two more renderings of the same backgrounds and on Rain100L, shown in
-# Table V. What
-# each "-style" method keeps from its paper and what it leaves is said beside its
-# code in `lib/derain/` (`nets/spanet.py`, `data/targets.py`,
-# `data/samplers.py`, `losses.py`, `training/objectives.py`) and summarised at the
-# end of this chapter.
+# Table V ({numref}`table5_neighbours`). What each "-style" method keeps from its
+# paper and what it leaves is said beside its code in `lib/derain/`
+# (`nets/spanet.py`, `data/targets.py`, `data/samplers.py`, `losses.py`,
+# `training/objectives.py`) and summarised at the end of this chapter.
 
 # %% tags=["parameters"]
 data_root = "datasets"
@@ -62,6 +61,7 @@ from pathlib import Path
 import pandas as pd
 
 from derain.book import plots, tables
+from derain.book.captions import Page
 from derain.book.study import FULL, SUPERVISED, Study
 from derain.data import (
     RAIN100L,
@@ -84,15 +84,19 @@ out = study.out_dir
 root = Path(data_root)
 has_rain100l = (root / RAIN100L / "input").is_dir()
 has_real = (root / REAL_RAIN).is_dir()
+page = Page("neighbours", data_root=data_root, spanet=spanet, prenet=prenet,
+            light=light, heavy=heavy, test_frames=test_frames,
+            real_limit=real_limit, seed=seed, workers=workers)
+page.number("neighbours_frames", test_frames, "{:d}")
 
 # %% [markdown]
 # ## Two test sets: light rain, and heavy rain with accumulation
 #
 # The held-out test backgrounds (Kodak) rendered again, once with sparse streaks
 # and no veil, once with dense streaks and a veil in every scene (densities up to
-# 1.5 times the largest the training scenes have). Each scene has
-# `test_frames` frames: single-image methods see the first, the multi-frame
-# baselines all of them.
+# 1.5 times the largest the training scenes have), in
+# {numref}`fig_test_sets`. Each scene has {glue:text}`neighbours_frames` frames:
+# single-image methods see the first, the multi-frame baselines all of them.
 
 # %%
 sets = {name: rendered_variant(study.data_dir, out / "testsets" / name, rain,
@@ -106,10 +110,21 @@ fig = plots.image_grid([[load_image(sets[s] / "input" / scene)
                          for s in ("light", "heavy")]
                         + [load_image(sets["light"] / "target" / scene)]],
                        col_titles=["light", "heavy (with veil)", "clean"], size=3.0)
-plots.savefig(fig, out / "fig_test_sets.png")
+page.figure(fig, "fig_test_sets",
+            "One test background under the light and the heavy rain of this "
+            "chapter's two extra test sets, and its clean image.",
+            params=["light", "heavy", "test_frames", "seed"])
 
 # %% [markdown]
 # ## Training
+#
+# The five neighbours are trained here with every seed; the time-lapse method and
+# the supervised control are chapter 6's runs. Every method takes
+# {glue:text}`neighbours_steps` steps of {glue:text}`neighbours_crops` crops;
+# {numref}`neighbours_training_speed` gives the size of each network and its
+# training speed, measured while another run trained beside it. The slowest
+# method trains {glue:text}`neighbours_slowest` times slower than the fastest
+# ({glue:text}`neighbours_slowest_name`).
 
 # %%
 TRAINED_HERE = {
@@ -132,18 +147,24 @@ first = {n: nets[(n, study.seeds[0])] for n in learned}
 speed = tables.training_speed(runs, {n: count_parameters(net)
                                      for n, net in first.items()},
                               2 * study.training["batch_size"])
-speed.to_csv(out / "training_speed.csv")
-print(f"every method: {study.training['steps']} steps of "
-      f"{2 * study.training['batch_size']} crops of {study.training['crop']}x"
-      f"{study.training['crop']}; speed of one run while another ran beside it")
-speed
+page.number("neighbours_steps", study.training["steps"], "{:,d}")
+page.number("neighbours_crops", f"{2 * study.training['batch_size']} "
+            f"({study.training['crop']} x {study.training['crop']})", "{}")
+page.number("neighbours_slowest", speed["steps/s"].max() / speed["steps/s"].min(),
+            "{:.1f}")
+page.number("neighbours_slowest_name", speed["steps/s"].idxmin(), "{}")
+page.table(speed, "training_speed",
+           "Each learned method: parameters of its network, training steps and "
+           "crops per second (seed means, one run training beside another).",
+           label="neighbours_training_speed",
+           formats={"parameters": "{:,d}", "steps/s": "{:.2f}",
+                    "crops/s": "{:.1f}"})
 
 # %% [markdown]
 # ## Scores
 #
 # Every trained network (each seed) on the light and heavy sets and on Rain100L
-# (the first `rain100l_limit` pairs of the loss-ablation settings), and the
-# methods without learning.
+# ({glue:text}`neighbours_rain100l`), and the methods without learning.
 
 # %%
 FLOORS = {"rainy input": (lambda x: x, False),
@@ -159,14 +180,22 @@ test_rows.append({"name": "rainy input", "seed": 0, "set": "test",
 scores = pd.DataFrame(test_rows + score_sets(nets, sets, limit)
                       + score_floors(FLOORS, sets, limit))
 scores.to_csv(out / "scores.csv", index=False)
+n_rain100l = limit["Rain100L"]
+page.number("neighbours_rain100l",
+            "absent" if not has_rain100l else
+            f"its first {n_rain100l} pairs" if n_rain100l else "all its pairs",
+            "{}")
 
 # %% [markdown]
 # ## Table V, on the same data
 #
-# Seed mean ± half the seed range; methods without learning have no seeds. The
-# paper's Table V values (each method trained on its own data, tested on the
-# paper's synthetic sets) are a reference only: its Rain100L column is the only one
-# measured on the same images as ours.
+# {numref}`table5_neighbours`: seed mean ± half the seed range; methods without
+# learning have no seeds. The paper's Table V values (each method trained on its
+# own data, tested on the paper's synthetic sets) are a reference only; its
+# Rain100L column is on the same data set as ours, but over all its pairs where
+# ours scores {glue:text}`neighbours_rain100l`. {numref}`fig_table5_neighbours`
+# draws the quantity the table compares: each method's gain over the rainy input
+# of every set.
 
 # %%
 METHODS = {"time-lapse (ours)": ("no", "sequences"),
@@ -180,28 +209,35 @@ METHODS = {"time-lapse (ours)": ("no", "sequences"),
            f"mean of {test_frames} frames": ("no learning (multi-frame)", "-"),
            f"median of {test_frames} frames": ("no learning (multi-frame)", "-")}
 table5 = tables.table5(scores, METHODS, ["test", *sets])
-table5.to_csv(out / "table5_neighbours.csv")
+reference = "paper's Rain100L PSNR (reference)"
+table5[reference] = table5[reference].mask(table5[reference] == "")
+page.table(table5, "table5_neighbours",
+           "Every method on the experiment's test scenes, the light and heavy "
+           "sets and Rain100L (Y channel): seed mean ± half the seed range, with "
+           "the paper's Rain100L value as a reference column.", paper="Table V",
+           params=["light", "heavy", "test_frames"])
 means = scores.groupby(["name", "set"])["psnr"].mean().unstack()
 gains = means.sub(means.loc["rainy input"], axis=1)
-print("largest gain of a learned single-image method over the input (dB): "
-      + ", ".join(f"{k} {v:+.2f}" for k, v in gains.loc[learned].max().items()))
-print(f"median of {test_frames} frames (multi-frame): "
-      + ", ".join(f"{k} {v:+.2f}" for k, v in
-                  gains.loc[f"median of {test_frames} frames"].dropna().items()))
-table5
 
 # %%
-plots.set_panels(scores, learned, out / "fig_table5_neighbours.png")
+shown = [*learned, "median filter (single image)", f"mean of {test_frames} frames",
+         f"median of {test_frames} frames"]
+page.figure(plots.set_gains(scores, shown), "fig_table5_neighbours",
+            "PSNR gain over the rainy input of each set: seed mean (marker), "
+            "seed range (bar) and each seed (dots); methods without learning "
+            "have one value.", paper="Table V", data=gains.loc[shown],
+            params=["light", "heavy", "test_frames"])
 
 # %% [markdown]
 # ## Real rain (Figs. 7, 8 and 10)
 #
 # Real rainy photographs derained by the first seed of every learned method and
-# by the median filter. These photographs have no ground truth: a reader can see
-# which streaks each method removes and what it blurs or leaves, not which output
-# is closest to the truth. The last row is the photograph of the set with the
-# strongest haze by the dark-channel measure (the mean of the per-pixel minimum
-# colour over 15 x 15 windows), the rain-with-haze case of the paper's Fig. 10.
+# by the median filter ({numref}`fig7_real_rain_neighbours`). These photographs
+# have no ground truth: a reader can see which streaks each method removes and
+# what it blurs or leaves, not which output is closest to the truth. The last row
+# is the photograph of the set with the strongest haze by the dark-channel measure
+# (the mean of the per-pixel minimum colour over 15 x 15 windows), the
+# rain-with-haze case of the paper's Fig. 10 ({glue:text}`neighbours_hazy`).
 
 # %%
 if has_real:
@@ -210,30 +246,42 @@ if has_real:
                   for n, net in first.items()}}
     fig, note = plots.real_rain_grid(UnpairedFolder(root / REAL_RAIN).paths,
                                      methods, real_limit)
-    print(note)
 else:
     fig = plots.absent_figure("No real rainy photographs under data_root: see the "
                               "README.")
-plots.savefig(fig, out / "fig7_real_rain_neighbours.png")
+    note = "no real photographs under data_root"
+page.number("neighbours_hazy", note.rstrip("."), "{}")
+page.figure(fig, "fig7_real_rain_neighbours",
+            "Real rainy photographs (no ground truth) derained by the median "
+            "filter and the first seed of every learned method; the last row is "
+            "the haziest photograph of the set.", paper="Figs. 7, 8 and 10",
+            params=["real_limit"])
 
 # %% [markdown]
 # ## A Rain100L close-up (Fig. 9)
+#
+# A 128 x 128 window of the first Rain100L pair: the rainy input, the clean
+# target and each learned method's output with its PSNR
+# ({numref}`fig9_rain100l_closeup`).
 
 # %%
 fig = plots.closeup(next(iter(PairedFolder(sets["Rain100L"], limit=1))), first) \
     if has_rain100l else \
     plots.absent_figure("Rain100L is not under data_root: see the README.")
-plots.savefig(fig, out / "fig9_rain100l_closeup.png")
+page.figure(fig, "fig9_rain100l_closeup",
+            "A close-up of the first Rain100L pair derained by the first seed of "
+            "every learned method (PSNR of the window in each title).",
+            paper="Fig. 9")
 
 # %% [markdown]
 # ## Claims
 #
 # Decided on the held-out test scenes of the experiment set, paired, by the rule
-# of chapter 6. The paper's claim (C12) is that the method beats SPANet and
-# PReNet; the other comparisons are this book's own questions. Every neighbour
-# must have learned (its gain over the input above 0 with its whole interval) for
-# a comparison with it to count; the table below the claims says which did, and
-# by how much.
+# of chapter 6 ({numref}`claims_neighbours`). The paper's claim (C12) is that the
+# method beats SPANet and PReNet; the other comparisons are this book's own
+# questions. Every neighbour must have learned (its gain over the input above 0
+# with its whole interval) for a comparison with it to count;
+# {numref}`neighbour_gains` says which did, and by how much.
 
 # %%
 OURS = "time-lapse (ours)"
@@ -248,10 +296,10 @@ for other in ["GT-Rain-style", "Rain O'er Me-style", "Rain2Avoid-style"]:
 study.claim("", f"time-lapse training reaches the {SUPERVISED} control",
             OURS, SUPERVISED, margin=-0.1)
 claims = study.claims()
-claims.to_csv(out / "claims.csv", index=False)
-print(f"smallest difference this chapter can decide: "
-      f"{claims['detectable (dB)'].median():.2f} dB (median over its comparisons)")
-claims
+page.claims(claims, "The neighbours chapter's comparisons on the experiment's "
+            "test scenes: the paper's claim C12 and this book's own questions, "
+            "each with its paired effect, interval, smallest decidable "
+            "difference and verdict.", paper="Table V")
 
 # %%
 learned_check = pd.DataFrame([{"method": name,
@@ -259,8 +307,10 @@ learned_check = pd.DataFrame([{"method": name,
                                "gains at least 1 dB": study.compare(
                                    name, "rainy input")["effect"] >= 1.0}
                               for name in learned]).set_index("method")
-learned_check.to_csv(out / "neighbour_gains.csv")
-learned_check
+page.table(learned_check.assign(**{"gains at least 1 dB": learned_check[
+    "gains at least 1 dB"].map({True: "yes", False: "no"})}), "neighbour_gains",
+           "Each learned method's paired gain over the rainy input on the test "
+           "scenes (95 % interval, seed sd), and whether it reaches 1 dB.")
 
 # %% [markdown]
 # ## What each "-style" method keeps from its paper
@@ -282,8 +332,9 @@ learned_check
 #   pixels of each single frame; each marked pixel's target is a random unmarked
 #   neighbour, every other pixel's target is itself.
 # - **PReNet-style**: PReNet's recurrent stage (convolutional LSTM and residual
-#   blocks), smaller than the original (see the parameters above) so that it
-#   costs about as much per step as the others.
+#   blocks), smaller than the original: {glue:text}`neighbours_prenet_params`
+#   parameters, trained at {glue:text}`neighbours_prenet_speed` the speed of the
+#   time-lapse network per step.
 
 # %%
 metrics = {f"{row['name']}/{row['set']}/psnr": float(row["psnr"])
@@ -291,3 +342,28 @@ metrics = {f"{row['name']}/{row['set']}/psnr": float(row["psnr"])
            .mean(numeric_only=True).iterrows()}
 metrics |= {f"{n}/steps_per_second": float(v) for n, v in speed["steps/s"].items()}
 (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+page.number("neighbours_prenet_params", speed.loc["PReNet-style", "parameters"],
+            "{:,d}")
+page.number("neighbours_prenet_speed", speed.loc["PReNet-style", "steps/s"]
+            / speed.loc[OURS, "steps/s"], "{:.2f}x")
+test_gain = gains["test"].drop("rainy input")
+best_neighbour = test_gain.loc[list(TRAINED_HERE)].idxmax()
+page.number("neighbours_ours_gain", study.describe_gain(OURS), "{}")
+page.number("neighbours_best", best_neighbour, "{}")
+page.number("neighbours_best_gain", test_gain[best_neighbour], "{:+.2f} dB")
+page.number("neighbours_median_gain", test_gain.get(f"median of {test_frames} frames"),
+            "{:+.2f} dB")
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Trained on the same scenes with the same budget, the time-lapse method gains
+# {glue:text}`neighbours_ours_gain` over the rainy input of the test scenes; the
+# best neighbour trained here is {glue:text}`neighbours_best`
+# ({glue:text}`neighbours_best_gain`), and the median of the scene's frames, which
+# sees every frame, gains {glue:text}`neighbours_median_gain`. The verdict on the
+# paper's claim that the method beats SPANet and PReNet: **{glue:text}`C12_verdict`**
+# ({glue:text}`C12_ours`). Of the chapter's {glue:text}`claims_count`
+# comparisons, {glue:text}`claims_holds` hold, {glue:text}`claims_fails` do not
+# and {glue:text}`claims_inconclusive` are inconclusive; the median smallest
+# difference they could decide is {glue:text}`claims_detectable`.

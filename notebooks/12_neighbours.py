@@ -18,7 +18,10 @@
 # data, so its Table V mixes the kind of supervision with the data each method saw.
 # Here every method is trained on the *same* scenes, for the same number of steps
 # on the same number of crops per step, and scored the same way, so that what
-# differs is the kind of supervision:
+# differs is the kind of supervision ({numref}`neighbours_methods`).
+#
+# ```{table} The methods of this chapter: ground truth or not, and training data.
+# :name: neighbours_methods
 #
 # | method | ground truth? | training data |
 # |---|---|---|
@@ -31,6 +34,7 @@
 # | PReNet-style (Ren et al.) | yes | pairs, progressive recurrent network |
 # | mean / median of the frames | no learning | the test scene's frames |
 # | median filter on luminance | no learning | the single test image |
+# ```
 #
 # The first two rows are chapter 6's runs (the full method and the network
 # supervised by the clean background), trained with the same budget; the others

@@ -6,6 +6,7 @@ explorer whose offline control does not change the image it shows."""
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -336,3 +337,18 @@ def check_offline_control(page: Path, css_class: str) -> dict:
                 timeout=10) or browser.evaluate(_SHOWN % css_class))
         return {"drawn": bool(first), "shown": shown,
                 "problems": browser.problems()}
+
+
+def unnumbered(page: str) -> list[str]:
+    """The tables and images of a rendered page's main text that have no number
+    (Sphinx's ``caption-number``): a reader could not point at them."""
+    main = page[page.find("<main"):page.find("</main>")]
+    missing = [f"table: {' '.join(t.split())[:100]}"
+               for t in re.findall(r"<table.*?</table>", main, flags=re.S)
+               if "caption-number" not in t]
+    figures = re.findall(r"<figure.*?</figure>", main, flags=re.S)
+    missing += [f"figure: {' '.join(f.split())[:100]}" for f in figures
+                if "caption-number" not in f]
+    bare = re.sub(r"<figure.*?</figure>", "", main, flags=re.S)
+    missing += [f"image: {i[:100]}" for i in re.findall(r"<img[^>]*>", bare)]
+    return missing

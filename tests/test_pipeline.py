@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from book_check import check_book, chromium
+from book_check import check_book, chromium, unnumbered
 from conftest import ROOT
 from import_graph import covered, needed_files
 
@@ -384,6 +384,7 @@ def test_smoke_pipeline_end_to_end(smoke):
     for page in chapters:
         text = page.read_text()
         assert "This chapter is the DVC stage" in text and "its last run took" in text
+        assert not unnumbered(text), (page.name, unnumbered(text))
     explore = (html / "chapters" / "05_explore.html").read_text()
     # Numbered and captioned, with the data a click away; the widget manager
     # comes from the book itself.

@@ -200,3 +200,26 @@ def test_every_weighted_term_has_a_share_of_the_gradient(tmp_path, tiny_data):
     assert set(shares) == {"share_L_b", "share_L_s", "share_L_r", "share_L_v"}
     assert shares["share_L_b"] > 0.01 and shares["share_L_s"] > 0.01, shares
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("capability, auto", [("AVX2", "fp32"), ("AVX512", "bf16")])
+def test_auto_precision_takes_bf16_only_where_the_cpu_computes_it(
+        monkeypatch, capability, auto):
+    from derain.training import resolve_precision
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == auto
+    assert resolve_precision("fp32", cpu) == "fp32"
+    if auto == "fp32":
+        # Asked for explicitly where it is emulated: kept, and the cost is said.
+        with pytest.warns(UserWarning, match="ten times as long"):
+            assert resolve_precision("bf16", cpu) == "bf16"
+
+
+def test_a_run_records_the_precision_it_trained_in(tmp_path, tiny_data, monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    history = run(tmp_path / "run", tiny_data, steps=2, precision="auto")
+    assert history["precision"] == "fp32"
+    saved = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert saved["precision"] == "fp32"

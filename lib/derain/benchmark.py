@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from derain.nets import BilinearUp, DerainNet, DynamicFusion, PReNet
+from derain.training import fast_bf16
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,6 +252,14 @@ LEVERS = {
 }
 
 
+def book_lever(device: str = "cpu") -> str:
+    """The row of :data:`LEVERS` that is the book's training step on
+    ``device`` (``precision: auto``): bfloat16 autocast where the device computes
+    it at speed, fused Adam in float32 elsewhere."""
+    return ("+ bf16 autocast" if fast_bf16(torch.device(device))
+            else "+ fused Adam")
+
+
 def training_levers(config: dict, batch: int, crop: int, steps: int, rounds: int,
                     compile_: bool = False, device: str = "cpu"):
     """Steps per second of a training step (all four loss terms, Adam) of the
@@ -269,7 +278,7 @@ def training_levers(config: dict, batch: int, crop: int, steps: int, rounds: int
     levers = dict(LEVERS)
     if compile_:
         levers["+ torch.compile"] = {**LEVERS["+ bf16 autocast"], "compile": True}
-    chosen = {**base, **LEVERS["+ bf16 autocast"]}
+    chosen = {**base, **LEVERS[book_lever(device)]}
     speeds: dict[str, list[float]] = {name: [] for name in levers}
     errors: dict[str, str] = {}
     for _ in range(rounds):

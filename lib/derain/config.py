@@ -39,7 +39,7 @@ TARGETS = ("clean", "mean", "median", "percentile")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 # The arithmetic of the network's forward and backward passes; losses, weights and
 # Adam always stay float32.
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 # Where the runs of a grid train (see derain.training.executors): processes of
 # this machine, or a Dask cluster.
 EXECUTORS = ("local", "dask")
@@ -217,7 +217,10 @@ class TrainConfig(BaseModel):
       first ``warmup`` fraction of the steps, then follows ``lr_schedule``
       (:func:`lr_factor`).
     - ``precision``: ``"bf16"`` runs the network under bfloat16 autocast (on a
-      CPU with AVX-512 BF16 about 1.5 times the steps per second of ``"fp32"``).
+      CPU with AVX-512 BF16 about 1.5 times the steps per second of ``"fp32"``;
+      on a CPU with AVX2 only it is emulated and about ten times slower);
+      ``"auto"`` is ``"bf16"`` where the device computes it at speed and
+      ``"fp32"`` elsewhere (the run's history records which).
     - ``checkpoint_every``, ``log_every`` and ``val_every`` (0: never) are in steps.
     """
 

@@ -6,7 +6,13 @@ many short runs the experiment chapters share (:mod:`~derain.training.runs`),
 trained through an executor (:mod:`~derain.training.executors`)."""
 
 from derain.training.loop import train
-from derain.training.objectives import OBJECTIVES, Objective, make_objective
+from derain.training.objectives import (
+    OBJECTIVES,
+    Objective,
+    fast_bf16,
+    make_objective,
+    resolve_precision,
+)
 from derain.training.runs import (
     load_base,
     load_runs,
@@ -17,5 +23,6 @@ from derain.training.runs import (
     save_base,
 )
 
-__all__ = ["OBJECTIVES", "Objective", "load_base", "load_runs", "make_spec",
-           "make_objective", "run_all", "run_dir", "run_one", "save_base", "train"]
+__all__ = ["OBJECTIVES", "Objective", "fast_bf16", "load_base", "load_runs",
+           "make_objective", "make_spec", "resolve_precision", "run_all",
+           "run_dir", "run_one", "save_base", "train"]

@@ -37,7 +37,7 @@ from derain.evaluation import (
 from derain.metrics import COLLAPSE_RATIO
 from derain.nets import build_model
 from derain.training.distributed import World, process_group
-from derain.training.objectives import make_objective
+from derain.training.objectives import make_objective, resolve_precision
 
 # Frames of each validation scene scored when validating during training.
 VAL_FRAMES = 2
@@ -57,6 +57,8 @@ class _Run:
         self.net = build_model(config.model).to(self.device)
         self.objective = make_objective(config, data_dir, self.net.in_channels)
         self.objective.module.to(self.device)
+        self.objective.precision = resolve_precision(config.precision,
+                                                     self.device)
         self.objective.shard(world)
         # What the objective runs: the network itself, or its DDP wrapper.
         self.model = world.wrap(self.net)
@@ -67,7 +69,9 @@ class _Run:
                                           betas=(config.beta1, config.beta2),
                                           fused=True)
         self.rng = np.random.default_rng(config.seed)
-        self.history: dict = {"train": [], "val": [], "seconds": 0.0}
+        # ``precision``: what the run trained in (``auto`` resolved here).
+        self.history: dict = {"train": [], "val": [], "seconds": 0.0,
+                              "precision": self.objective.precision}
         # The loss parts of the steps since the last log point, averaged into
         # the next one.
         self.window: list[dict[str, float]] = []

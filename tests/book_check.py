@@ -6,7 +6,6 @@ explorer whose offline control does not change the image it shows."""
 import base64
 import io
 import json
-import re
 import shutil
 import subprocess
 import tempfile
@@ -30,11 +29,20 @@ def chromium() -> str | None:
 
 
 class _Page(HTMLParser):
+    """What a rendered page holds: its images, links, ids, tables (the count of
+    their cells), the files it loads, and the tables, figures and images of its
+    main text that carry no number (Sphinx's ``caption-number``)."""
+
     def __init__(self):
         super().__init__()
         self.images, self.links, self.ids = [], [], set()
         self.tables, self._cells = [], None
         self.fetched = []  # what the page loads: scripts, styles, frames, images
+        self.unnumbered = []
+        self._main = False
+        # The tables and figures of the main text still open:
+        # [tag, numbered, the first words of their text].
+        self._open: list[list] = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -52,11 +60,36 @@ class _Page(HTMLParser):
             self._cells = 0
         elif tag == "td" and self._cells is not None:
             self._cells += 1
+        self._numbering(tag, attrs)
+
+    def _numbering(self, tag, attrs):
+        if tag == "main":
+            self._main = True
+        if not self._main:
+            return
+        if tag in ("table", "figure"):
+            self._open.append([tag, False, ""])
+        elif tag == "img" and not any(t == "figure" for t, *_ in self._open):
+            self.unnumbered.append(f"image: {attrs.get('src', '')[:100]}")
+        if "caption-number" in (attrs.get("class") or "").split():
+            for element in self._open:
+                element[1] = True
+
+    def handle_data(self, data):
+        for element in self._open:
+            if len(element[2]) < 100:
+                element[2] = " ".join(f"{element[2]} {data}".split())
 
     def handle_endtag(self, tag):
         if tag == "table" and self._cells is not None:
             self.tables.append(self._cells)
             self._cells = None
+        if tag == "main":
+            self._main = False
+        if tag in ("table", "figure") and self._open and self._open[-1][0] == tag:
+            _, numbered, words = self._open.pop()
+            if not numbered:
+                self.unnumbered.append(f"{tag}: {words[:100]}")
 
 
 def _image_ok(src: str, page: Path) -> bool:
@@ -340,15 +373,9 @@ def check_offline_control(page: Path, css_class: str) -> dict:
 
 
 def unnumbered(page: str) -> list[str]:
-    """The tables and images of a rendered page's main text that have no number
-    (Sphinx's ``caption-number``): a reader could not point at them."""
-    main = page[page.find("<main"):page.find("</main>")]
-    missing = [f"table: {' '.join(t.split())[:100]}"
-               for t in re.findall(r"<table.*?</table>", main, flags=re.S)
-               if "caption-number" not in t]
-    figures = re.findall(r"<figure.*?</figure>", main, flags=re.S)
-    missing += [f"figure: {' '.join(f.split())[:100]}" for f in figures
-                if "caption-number" not in f]
-    bare = re.sub(r"<figure.*?</figure>", "", main, flags=re.S)
-    missing += [f"image: {i[:100]}" for i in re.findall(r"<img[^>]*>", bare)]
-    return missing
+    """The tables, figures and images of a rendered page's main text that have
+    no number (Sphinx's ``caption-number``): a reader could not point at them.
+    An image counts as numbered inside a numbered figure."""
+    parsed = _Page()
+    parsed.feed(page)
+    return parsed.unnumbered

@@ -175,3 +175,21 @@ def test_claims_table_glues_counts_and_keyed_verdicts(shown, tmp_path):
 def test_a_stage_without_parameters_names_no_section():
     assert Page("what_reproduces").made_by() == \
         "Made by stage `what_reproduces` (`dvc repro what_reproduces`)."
+
+
+def test_the_book_check_finds_what_has_no_number():
+    from book_check import unnumbered
+
+    numbered_table = ('<table><caption><span class="caption-number">Table 1 '
+                      '</span>Scores</caption><tr><td>1</td></tr></table>')
+    numbered_figure = ('<figure id="f"><img src="a.png"><figcaption><p><span '
+                       'class="caption-number">Fig. 2 </span>Gains</p>'
+                       '</figcaption></figure>')
+    bare = ('<table><tr><td>plain cells</td></tr></table>'
+            '<figure><img src="b.png"><figcaption>no number</figcaption></figure>'
+            '<p><img src="c.png"></p>')
+    page = (f'<html><body><img src="logo.png"><main>{numbered_table}'
+            f'{numbered_figure}{bare}</main><img src="footer.png"></body></html>')
+    assert unnumbered(page) == ["table: plain cells",
+                                "figure: no number", "image: c.png"]
+    assert unnumbered(f"<main>{numbered_table}{numbered_figure}</main>") == []

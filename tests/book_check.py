@@ -6,7 +6,9 @@ explorer whose offline control does not change the image it shows."""
 import base64
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -185,7 +187,10 @@ class Browser:
         self._process = subprocess.Popen(
             [browser, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
              "--remote-debugging-port=0", "--remote-allow-origins=*",
-             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own process group: closing stops its helpers too (renderers,
+            # crash handler), which otherwise write into the profile as it goes.
+            start_new_session=True)
         port_file = Path(self._profile.name) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
         while not port_file.is_file() or not port_file.read_text().strip():
@@ -299,13 +304,25 @@ class Browser:
             self._socket.close()
         except Exception:
             pass
-        if self._process.poll() is None:
-            self._process.terminate()
+        group = self._process.pid  # the group this browser leads
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
             try:
                 self._process.wait(10)
+                break
             except subprocess.TimeoutExpired:
-                self._process.kill()
-        self._profile.cleanup()
+                continue
+        # A helper may still be closing its files in the profile for a moment.
+        for _ in range(50):
+            try:
+                self._profile.cleanup()
+                return
+            except OSError:
+                time.sleep(0.1)
+        shutil.rmtree(self._profile.name, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -310,17 +310,15 @@ def test_the_default_data_folder_is_the_repositorys_own():
     assert "DATA=../shared/datasets" in ci
 
 
-@pytest.fixture(scope="module", params=["linked", "empty"])
-def smoke(request, tmp_path_factory):
-    """dvc repro of a clean copy of the project (its files in git) at smoke size,
-    book included, with the data folder linked to the real sets (when present)
-    or left empty. The copy shares the widget manager's node_modules when this
-    checkout has them (npm ci would fetch the same locked files)."""
-    data = request.param
+SMOKE_DATA = ("linked", "empty")
+
+
+def _start_smoke(data: str, tmp_path_factory) -> dict:
+    """Starts ``dvc repro`` of a clean copy of the project (its files in git) at
+    smoke size, with the data folder linked to the real sets or left empty; the
+    run's output goes to a log file beside the copy."""
     linked = data == "linked"
     shared = ROOT / "datasets"
-    if linked and not (shared / "Rain100L").is_dir():
-        pytest.skip("no data sets to link at datasets/ (make data-link DATA=...)")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
                            check=True).stdout.decode().split("\0")
     work = tmp_path_factory.mktemp(f"smoke_{data}") / "project"
@@ -341,18 +339,52 @@ def smoke(request, tmp_path_factory):
                GIT_COMMITTER_EMAIL="test@derain.invalid")
     subprocess.run(["git", "init", "-q"], cwd=work, check=True)
     apply_profile("smoke", work / "params.yaml")
+    log = work.parent / "dvc_repro.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(["dvc", "repro"], cwd=work, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+    return {"work": work, "env": env, "linked": linked, "label": data,
+            "data": shared, "proc": proc, "log_file": log}
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Both smoke runs, started at once: each is mostly one process at a time
+    (a notebook's kernel, Sphinx), so on two cores the pair takes little more
+    than the longer one. The linked run is left out when there are no data sets
+    to link."""
+    runs = {data: _start_smoke(data, tmp_path_factory) for data in SMOKE_DATA
+            if data != "linked" or (ROOT / "datasets" / "Rain100L").is_dir()}
+    yield runs
+    for run in runs.values():
+        if run["proc"].poll() is None:
+            run["proc"].kill()
+            run["proc"].wait()
+
+
+@pytest.fixture(scope="module", params=SMOKE_DATA)
+def smoke(request, smoke_runs):
+    """The finished smoke run of the data folder linked to the real sets (when
+    present) or left empty, book included."""
+    data = request.param
+    if data not in smoke_runs:
+        pytest.skip("no data sets to link at datasets/ (make data-link DATA=...)")
+    run = smoke_runs[data]
     # About 7 minutes on an idle 2-core CPU; the limit only stops a hung run, and
     # a CI machine shared with other jobs is several times slower.
-    run = subprocess.run(["dvc", "repro"], cwd=work, env=env, capture_output=True,
-                         text=True, timeout=2400)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    try:
+        returncode = run["proc"].wait(timeout=2400)
+    except subprocess.TimeoutExpired:
+        run["proc"].kill()
+        raise
+    console = run["log_file"].read_text()
+    assert returncode == 0, console[-6000:]
     # The console says what the data stage read and rendered.
-    console = run.stdout + run.stderr
     assert "derain chapter data: data_root datasets: " in console
     assert "derain chapter data: results/data: scenes 6 train" in console
-    assert ("bundled photographs" in console) is not linked
-    return {"work": work, "env": env, "linked": linked, "label": data,
-            "data": shared, "log": console}
+    assert ("bundled photographs" in console) is not run["linked"]
+    return {key: run[key] for key in ("work", "env", "linked", "label", "data")} | {
+        "log": console}
 
 
 @pytest.mark.slow

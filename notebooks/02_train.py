@@ -106,7 +106,7 @@ log, val = pd.DataFrame(history["train"]), pd.DataFrame(history["val"])
 print(f"{history['steps_per_second']:.2f} steps/s, {config.batch_size} pairs of "
       f"{config.crop}x{config.crop} crops per step; collapsed: "
       f"{history['collapsed']}")
-page.number("train_precision", history.get("precision", config.precision), "{}")
+page.number("train_precision", history["precision"], "{}")
 
 # %% [markdown]
 # The run trained in {glue:text}`train_precision`: `precision: auto` in

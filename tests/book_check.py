@@ -314,7 +314,7 @@ class Browser:
                 self._process.wait(10)
                 break
             except subprocess.TimeoutExpired:
-                continue
+                pass
         # A helper may still be closing its files in the profile for a moment.
         for _ in range(50):
             try:

@@ -114,6 +114,8 @@ class _Run:
         self.rng.bit_generator.state = blob["rng"]
         torch.set_rng_state(blob["torch_rng"])
         self.history, self.step = blob["history"], blob["step"]
+        # Written before runs recorded their precision: this one's, resolved.
+        self.history.setdefault("precision", self.objective.precision)
         # Written before the window was kept: its partial window is lost.
         self.window = blob.get("window", [])
 

@@ -184,7 +184,9 @@ page.table(throughput, "training_throughput", "Training pairs per second of the 
 # them, the thread settings (one process with two threads against two
 # one-thread processes side by side) and a doubled batch. What the levers cost in
 # quality is measured in chapter 6: its candidate "fp32, no autocast" trains the
-# controls without autocast, beside the chosen bfloat16 budget.
+# controls without autocast, beside the chosen budget (where the chosen budget
+# trains in float32 anyway, as on an AVX2 CPU, that candidate is the same run and
+# chapter 6 says so).
 # {numref}`bench_levers` and {numref}`fig_training_levers` give the speed of each
 # setting; the step the book trains with on this machine (the row
 # "{glue:text}`bench_book_row`") runs at {glue:text}`bench_book_step` the eager

@@ -72,6 +72,8 @@ import pandas as pd
 from derain.book import plots, tables
 from derain.book.captions import Page
 from derain.book.study import FULL, SUPERVISED, Study
+from derain.config import deep_merge
+from derain.training import resolved_training
 
 study = Study.create("design", training, seeds, data_root, eval_frames,
                      rain100l_limit, device, executor, scheduler)
@@ -135,9 +137,22 @@ runs.to_csv(out / "runs.csv", index=False)
 # ({glue:text}`design_floor`, measured on the controls above) of the best: a
 # smaller difference cannot justify a dearer budget. The rule picks
 # **{glue:text}`design_pick`** ({numref}`design_budgets`).
+# {glue:text}`design_alike`
 
 # %%
 budgets = {c["name"]: c["changes"] for c in candidates}
+# A candidate that trains exactly as the chosen budget here (fp32 where
+# precision auto resolves to fp32) would be the chosen run again: not trained.
+chosen = resolved_training(training, device)
+alike = [c for c, changes in budgets.items()
+         if resolved_training(deep_merge(training, changes), device) == chosen]
+budgets = {c: changes for c, changes in budgets.items() if c not in alike}
+page.number("design_alike", (
+    f"On this machine {', '.join(repr(c) for c in alike)} trains exactly as the "
+    "chosen budget (its precision resolves to the same arithmetic), so it is "
+    "not trained again and has no row." if alike else
+    "Every candidate trains differently from the chosen budget on this machine."),
+    "{}")
 trials = {f"{c} | {k}": {**changes, **control}
           for c, changes in budgets.items() for k, control in CONTROLS.items()}
 trial_runs = study.run(trials, workers, seeds=study.seeds[:1])

@@ -217,6 +217,20 @@ def test_auto_precision_takes_bf16_only_where_the_cpu_computes_it(
             assert resolve_precision("bf16", cpu) == "bf16"
 
 
+@pytest.mark.parametrize("capability, same", [("AVX2", True), ("AVX512", False)])
+def test_a_candidate_in_fp32_is_the_auto_run_where_auto_means_fp32(
+        monkeypatch, capability, same):
+    from derain.training import resolved_training
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    block = {"model": {"width": 2}, "steps": 3, "precision": "auto"}
+    fp32 = {**block, "precision": "fp32"}
+    assert (resolved_training(block, "cpu") == resolved_training(fp32, "cpu")) is same
+    # Another change stays a different run whatever the precision.
+    assert resolved_training({**block, "steps": 4}, "cpu") != \
+        resolved_training(block, "cpu")
+
+
 def test_a_run_records_the_precision_it_trained_in(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     history = run(tmp_path / "run", tiny_data, steps=2, precision="auto")

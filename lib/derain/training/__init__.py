@@ -17,6 +17,7 @@ from derain.training.runs import (
     load_base,
     load_runs,
     make_spec,
+    resolved_training,
     run_all,
     run_dir,
     run_one,
@@ -24,5 +25,6 @@ from derain.training.runs import (
 )
 
 __all__ = ["OBJECTIVES", "Objective", "fast_bf16", "load_base", "load_runs",
-           "make_objective", "make_spec", "resolve_precision", "run_all",
+           "make_objective", "make_spec", "resolve_precision",
+           "resolved_training", "run_all",
            "run_dir", "run_one", "save_base", "train"]

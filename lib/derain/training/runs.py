@@ -17,6 +17,7 @@ record of what is done, wherever it was done.
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import BrokenExecutor, as_completed
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from derain.config import TrainConfig, deep_merge
 from derain.evaluation import load_model, pick_device, score
 from derain.training.executors import InProcess, executor, in_worker
 from derain.training.loop import train
+from derain.training.objectives import resolve_precision
 
 # How often a run is submitted again after its worker died under it (a run that
 # kills its worker every time, e.g. out of memory, then fails the grid).
@@ -93,6 +95,18 @@ def spec_config(spec: dict, device: str = "auto") -> TrainConfig:
     the end)."""
     return TrainConfig(**{"val_every": 0, **spec["training"], "seed": spec["seed"],
                           "device": device})
+
+
+def resolved_training(block: dict, device: str = "auto") -> dict:
+    """``block`` (a ``training`` block) as a run on ``device`` would train it:
+    its precision resolved (``auto`` is ``fp32`` on a CPU without fast
+    bfloat16). Two blocks equal under it train the same run, so a comparison of
+    the two on this machine compares a run with itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # asking, not training
+        precision = resolve_precision(block.get("precision", "fp32"),
+                                      pick_device(device))
+    return _plain({**block, "precision": precision})
 
 
 def run_one(spec: dict, out_dir: str | Path, data_dir: str | Path,

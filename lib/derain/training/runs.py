@@ -98,15 +98,16 @@ def spec_config(spec: dict, device: str = "auto") -> TrainConfig:
 
 
 def resolved_training(block: dict, device: str = "auto") -> dict:
-    """``block`` (a ``training`` block) as a run on ``device`` would train it:
-    its precision resolved (``auto`` is ``fp32`` on a CPU without fast
-    bfloat16). Two blocks equal under it train the same run, so a comparison of
-    the two on this machine compares a run with itself."""
+    """What a run of ``block`` (a ``training`` block) trains on ``device``: its
+    :meth:`~derain.config.TrainConfig.identity` with the precision resolved
+    (``auto`` is ``fp32`` on a CPU without fast bfloat16). Two blocks equal
+    under it train the same run, so a comparison of the two on this machine
+    compares a run with itself."""
+    config = TrainConfig(**block)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # asking, not training
-        precision = resolve_precision(block.get("precision", "fp32"),
-                                      pick_device(device))
-    return _plain({**block, "precision": precision})
+        precision = resolve_precision(config.precision, pick_device(device))
+    return {**config.identity(), "precision": precision}
 
 
 def run_one(spec: dict, out_dir: str | Path, data_dir: str | Path,

@@ -12,6 +12,7 @@ from derain.nets import (
     DynamicFusion,
     PReNet,
     SpatialAttentiveNet,
+    build_model,
     count_parameters,
     derain_rgb_any,
 )
@@ -315,3 +316,40 @@ def test_kaiming_init_keeps_the_feature_scale_and_the_identity_start():
     assert "init" not in DerainNet(width=2).config
     with pytest.raises(ValueError, match="init"):
         DerainNet(width=2, init="xavier")
+
+
+# ------------------------------------------------------- neighbours' initialisation
+
+
+@pytest.mark.parametrize("arch,kwargs", [
+    ("spanet", {"in_channels": 1, "channels": 8, "blocks": 1}),
+    ("prenet", {"in_channels": 1, "channels": 8, "stages": 2, "blocks": 1}),
+])
+def test_kaiming_neighbours_start_at_the_identity_with_he_weights(arch, kwargs):
+    torch.manual_seed(0)
+    net = build_model({"arch": arch, **kwargs, "init": "kaiming"})
+    assert net.config["init"] == "kaiming"
+    rainy = torch.rand(2, 1, 16, 16)
+    background, _ = net(rainy)
+    assert torch.equal(background, rainy)  # zero last layer: the identity
+    head = net.head if arch == "spanet" else net.head[0]
+    fan_in = head.weight[0].numel()
+    # He normal: std sqrt(2 / fan_in), where PyTorch's default is about
+    # sqrt(1 / (3 fan_in)); zero biases.
+    he = (2 / fan_in) ** 0.5
+    assert abs(float(head.weight.detach().std()) - he) < 0.35 * he
+    assert torch.count_nonzero(head.bias) == 0
+    rebuilt = build_model(net.config)  # the stored config builds the same network
+    assert rebuilt.config == net.config
+    background.sum().backward()  # the zero tail still receives a gradient
+    assert net.tail.weight.grad.abs().sum() > 0
+
+
+def test_default_init_of_the_neighbours_is_unchanged_and_not_stored():
+    torch.manual_seed(0)
+    prenet = PReNet(in_channels=1, channels=4, stages=1, blocks=1)
+    assert "init" not in prenet.config  # models saved before the option load as before
+    assert torch.count_nonzero(prenet.tail.weight) > 0  # PReNet's own start
+    assert "init" not in SpatialAttentiveNet(channels=4).config
+    with pytest.raises(ValueError, match="init"):
+        PReNet(in_channels=1, channels=4, init="xavier")

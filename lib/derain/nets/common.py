@@ -45,3 +45,26 @@ def derain_rgb_any(net: nn.Module,
     y, rain = net(ycbcr[:, :1])
     out = ycbcr_to_rgb_torch(torch.cat([y, ycbcr[:, 1:]], dim=1))
     return out.clamp(0.0, 1.0), rain
+
+
+INITS = ("default", "kaiming")
+
+
+def initialise(net: nn.Module, init: str, zero: tuple[nn.Module, ...] = (),
+               keep: tuple[nn.Module, ...] = ()) -> None:
+    """Initialises the convolutions of ``net``: ``"default"`` keeps PyTorch's,
+    ``"kaiming"`` draws He normal weights (fan in, ReLU gain) and zero biases.
+    The convolutions in ``zero`` start at exactly zero either way (the last layer
+    of a network that starts from the identity) and those in ``keep`` keep their
+    own initialisation."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    for module in net.modules():
+        if not isinstance(module, nn.Conv2d) or module in keep:
+            continue
+        if module in zero:
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif init == "kaiming":
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            nn.init.zeros_(module.bias)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from derain.nets.common import initialise
+
 
 class _ResBlock(nn.Module):
     def __init__(self, channels: int):
@@ -28,13 +30,22 @@ class _ResBlock(nn.Module):
 class PReNet(nn.Module):
     """forward(rainy: (N, C, H, W) in [0, 1]) -> (background (N, C, H, W) in
     [0, 1], rain = rainy - background). ``channels`` 32, ``stages`` 6 and
-    ``blocks`` 5 are PReNet's defaults (about 0.17 M parameters at C = 3)."""
+    ``blocks`` 5 are PReNet's defaults (about 0.17 M parameters at C = 3).
+
+    ``init="default"`` is PyTorch's initialisation of every convolution, as in
+    PReNet: the first estimate is the input plus a random image.
+    ``init="kaiming"`` draws He normal weights
+    (:func:`~derain.nets.common.initialise`) and starts the last convolution at
+    exactly zero, so that training starts from the identity, as the other
+    networks of this project do."""
 
     def __init__(self, in_channels: int = 3, channels: int = 32, stages: int = 6,
-                 blocks: int = 5):
+                 blocks: int = 5, init: str = "default"):
         super().__init__()
         self.config = {"arch": "prenet", "in_channels": in_channels,
                        "channels": channels, "stages": stages, "blocks": blocks}
+        if init != "default":  # saved models of the default init stay loadable
+            self.config["init"] = init
         self.in_channels = in_channels
         self.stages = stages
         self.channels = channels
@@ -45,6 +56,7 @@ class PReNet(nn.Module):
         self.gates = nn.Conv2d(2 * channels, 4 * channels, 3, padding=1)
         self.body = nn.Sequential(*[_ResBlock(channels) for _ in range(blocks)])
         self.tail = nn.Conv2d(channels, in_channels, 3, padding=1)
+        initialise(self, init, zero=(self.tail,) if init != "default" else ())
 
     def forward(self, rainy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, _, h, w = rainy.shape

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from derain.nets.common import derain_rgb_any
+from derain.nets.common import derain_rgb_any, initialise
 
 DIRECTIONS = ("right", "left", "down", "up")
 
@@ -132,7 +132,10 @@ class SpatialAttentiveNet(nn.Module):
     16 crops of 64 x 64 takes about 0.6 s of one CPU core forward and backward,
     most of it in the recurrent sweeps); the tail predicts the rain and starts at
     exactly zero, so training starts from the identity as
-    :class:`~derain.nets.DerainNet` does.
+    :class:`~derain.nets.DerainNet` does. ``init="kaiming"`` draws the other
+    convolutions He normal (:func:`~derain.nets.common.initialise`), as
+    DerainNet's ``init="kaiming"`` does; the recurrent sweeps keep their identity
+    initialisation.
 
     forward(rainy: (N, C, H, W) in [0, 1]) -> ``(background, rain)``, both
     (N, C, H, W); background = clamp(rainy - predicted rain, 0, 1) and
@@ -140,7 +143,7 @@ class SpatialAttentiveNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, channels: int = 16, blocks: int = 1,
-                 sabs: int = 2, sarbs: int = 2):
+                 sabs: int = 2, sarbs: int = 2, init: str = "default"):
         super().__init__()
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
@@ -149,6 +152,8 @@ class SpatialAttentiveNet(nn.Module):
         self.config = {"in_channels": in_channels, "channels": channels,
                        "blocks": blocks, "sabs": sabs, "sarbs": sarbs,
                        "arch": "spanet"}
+        if init != "default":  # saved models of the default init stay loadable
+            self.config["init"] = init
         self.in_channels = in_channels
         self.head = nn.Conv2d(in_channels, channels, 3, padding=1)
         self.pre = nn.ModuleList(_Residual(channels) for _ in range(blocks))
@@ -156,8 +161,7 @@ class SpatialAttentiveNet(nn.Module):
             _AttentiveBlock(channels, sarbs) for _ in range(sabs))
         self.post = nn.ModuleList(_Residual(channels) for _ in range(blocks))
         self.tail = nn.Conv2d(channels, in_channels, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
+        initialise(self, init, zero=(self.tail,))
 
     def _run(self, rainy: torch.Tensor):
         if rainy.dim() != 4 or rainy.shape[1] != self.in_channels:

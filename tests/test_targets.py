@@ -82,3 +82,36 @@ def test_ldgp_marks_oriented_streaks_not_smooth_background():
     assert mask.shape == (64, 64) and mask.dtype == bool
     assert mask[profile > 0.5].mean() > 0.8  # streak cores
     assert mask[profile < 0.01].mean() < 0.02  # background, > 2.4 px away
+
+
+def test_target_quality_scores_each_pseudo_target_against_the_background(tiny_data):
+    from derain.data import (
+        ldgp_mask,
+        load_clean,
+        load_frames,
+        load_manifest,
+        split_scenes,
+        to_channels,
+    )
+    from derain.evaluation.floors import PSEUDO_TARGETS, target_quality
+    from derain.metrics import psnr
+
+    manifest = load_manifest(tiny_data)
+    scene = split_scenes(manifest, "train")[0]
+    table = target_quality(tiny_data, manifest, limit=1)
+    frames = load_frames(tiny_data, scene)
+    assert len(table) == len(frames) and set(table["scene"]) == {scene["name"]}
+    assert set(PSEUDO_TARGETS) <= set(table.columns)
+    y = to_channels(frames[1], 1)[..., 0]
+    clean = to_channels(load_clean(tiny_data, scene), 1)[..., 0]
+    row = table.iloc[1]
+    assert row["input"] == pytest.approx(psnr(y, clean))
+    assert row["marked"] == pytest.approx(ldgp_mask(frames[1]).mean())
+    assert 0 <= row["mask recall"] <= 1 and 0 <= row["mask precision"] <= 1
+    # Rain only brightens, so the darker-than-median frames the percentile
+    # target averages are closer to the background than a rainy frame.
+    whole = target_quality(tiny_data, manifest)
+    assert whole["percentile"].mean() > whole["input"].mean()
+    assert whole["scene"].nunique() == len(split_scenes(manifest, "train"))
+    with pytest.raises(ValueError, match="no 'nowhere' scenes"):
+        target_quality(tiny_data, manifest, split="nowhere")

@@ -9,10 +9,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from derain.data import PairedFolder, load_clean, load_frames, split_scenes
+from derain.data import (
+    PairedFolder,
+    coarse_clean_label,
+    ldgp_mask,
+    load_clean,
+    load_frames,
+    percentile_target,
+    split_scenes,
+    to_channels,
+)
 from derain.images import list_images, load_image
+from derain.losses import stochastic_fill
 from derain.metrics import psnr, ssim
+
+# The training targets of the neighbours that learn from no clean image, named
+# as :func:`target_quality` returns them.
+PSEUDO_TARGETS = ("percentile", "coarse label", "stochastic fill")
 
 
 def averaging_quality(data_dir: str | Path, manifest: dict,
@@ -30,6 +45,54 @@ def averaging_quality(data_dir: str | Path, manifest: dict,
                 rows.append({"r": r, "how": how, "psnr": psnr(image, clean),
                              "ssim": ssim(image, clean)})
     return pd.DataFrame(rows).groupby(["how", "r"])[["psnr", "ssim"]].mean()
+
+
+def target_quality(data_dir: str | Path, manifest: dict, split: str = "train",
+                   limit: int | None = None, rain_step: float = 2.0 / 255.0,
+                   seed: int = 0) -> pd.DataFrame:
+    """How close the pseudo targets of the neighbours are to the clean
+    background they stand in for, frame by frame over the first ``limit`` scenes
+    of ``split`` (all when None), on the luminance the networks see (BT.601 Y).
+
+    Columns: ``scene``, ``frame``; the PSNR against the clean background of
+    ``input`` (the rainy frame: the identity's target), ``percentile``
+    (SPANet-style: :func:`~derain.data.percentile_target` of the scene's
+    frames), ``coarse label`` (Rain O'er Me-style's rain-to-clean target:
+    :func:`~derain.data.coarse_clean_label` of the frame) and ``stochastic
+    fill`` (Rain2Avoid-style: :func:`~derain.losses.stochastic_fill` of the
+    frame and its :func:`~derain.data.ldgp_mask`, one draw); and the LDGP mask's
+    ``mask recall`` (share of the rain pixels it marks; a rain pixel is one the
+    rain brightens by more than ``rain_step``), ``mask precision`` (share of
+    its marks that are rain) and ``marked`` (share of the frame it marks). A
+    network trained towards a target cannot be expected to end closer to the
+    background than the target itself is."""
+    scenes = split_scenes(manifest, split)[:limit]
+    if not scenes:
+        raise ValueError(f"{data_dir}: no {split!r} scenes in the manifest")
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for scene in scenes:
+        stack = load_frames(data_dir, scene)
+        clean = to_channels(load_clean(data_dir, scene), 1)[..., 0]
+        frames = to_channels(stack, 1)
+        percentile = percentile_target(frames)[..., 0]
+        for index, (rgb, frame) in enumerate(zip(stack, frames[..., 0], strict=True)):
+            mask = ldgp_mask(rgb)
+            fill = stochastic_fill(torch.from_numpy(frame)[None, None],
+                                   torch.from_numpy(mask)[None, None],
+                                   generator=generator)[0, 0].numpy()
+            rain = frame - clean > rain_step
+            hits = float((mask & rain).sum())
+            rows.append({
+                "scene": scene["name"], "frame": index,
+                "input": psnr(frame, clean),
+                "percentile": psnr(percentile, clean),
+                "coarse label": psnr(coarse_clean_label(frame), clean),
+                "stochastic fill": psnr(fill, clean),
+                "mask recall": hits / max(float(rain.sum()), 1.0),
+                "mask precision": hits / max(float(mask.sum()), 1.0),
+                "marked": float(mask.mean())})
+    return pd.DataFrame(rows)
 
 
 def score_floor(fn: Callable[[np.ndarray], np.ndarray], pairs: PairedFolder,

@@ -286,22 +286,25 @@ class SpanetArgs(_NetArgs):
     """:class:`~derain.nets.SpatialAttentiveNet` (SPANet-style)."""
 
     network = "spanet"
-    optional = frozenset({"sabs", "sarbs"})
+    optional = frozenset({"sabs", "sarbs", "init"})
     in_channels: Literal[1, 3]
     channels: int = Field(ge=1)
     blocks: int = Field(ge=0)
     sabs: int = Field(None, ge=1)
     sarbs: int = Field(None, ge=1)
+    init: Literal["default", "kaiming"] = None
 
 
 class PReNetArgs(_NetArgs):
     """:class:`~derain.nets.PReNet` (PReNet-style)."""
 
     network = "prenet"
+    optional = frozenset({"init"})
     in_channels: Literal[1, 3]
     channels: int = Field(ge=1)
     stages: int = Field(ge=1)
     blocks: int = Field(ge=0)
+    init: Literal["default", "kaiming"] = None
 
 
 # A ``model`` as :func:`derain.nets.build_model` reads it: ``arch`` names the
@@ -315,10 +318,12 @@ class DerainModel(DerainArgs):
 
 
 class SpanetModel(SpanetArgs):
+    optional = SpanetArgs.optional - {"init"}
     arch: Literal["spanet"]
 
 
 class PReNetModel(PReNetArgs):
+    optional = PReNetArgs.optional - {"init"}
     arch: Literal["prenet"]
 
 
@@ -641,9 +646,10 @@ class Features(Block):
 
 
 class Neighbours(Block):
-    """``neighbours`` (chapter 12): the SPANet- and PReNet-style networks and two
-    test sets under other rain (RainSampler's defaults with these keys
-    replaced)."""
+    """``neighbours`` (chapter 12): the SPANet- and PReNet-style networks (each
+    trained with the learning rate of ``lr_candidates`` that does best on the
+    validation scenes) and two test sets under other rain (RainSampler's defaults
+    with these keys replaced)."""
 
     spanet: SpanetModel
     prenet: PReNetModel
@@ -652,6 +658,8 @@ class Neighbours(Block):
                  "accumulation_range")
     test_frames: PositiveInt
     real_limit: int = Field(ge=0)
+    lr_candidates: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    target_scenes: PositiveInt
     seed: Seed
     workers: PositiveInt
 

@@ -372,9 +372,9 @@ short = [m for m in learned_check.index if m in TRAINED_HERE
 page.number("neighbours_short", (
     f"{len(short)} of the {len(TRAINED_HERE)} trained here "
     f"({', '.join(short)}) gain less than 1 dB over the input with this budget: "
-    "a comparison with them says that they learn little in the runs the "
-    "time-lapse method learns in, not how they would compare with longer "
-    "training"
+    "a win over them says that they learn little in the runs the time-lapse "
+    "method learns in; whether more training would change that depends on "
+    "what their targets allow"
     if short else f"every one of the {len(TRAINED_HERE)} trained here "
     "gains at least 1 dB over the input"), "{}")
 

@@ -54,7 +54,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from derain.config import EXECUTORS, PROFILES_DIR, TARGETS, TrainConfig
 from derain.data.scenes import RAIN100L, REAL_RAIN, TEST_SETS, TRAIN_SETS
 from derain.losses import TimeLapseLoss
-from derain.nets import FUSIONS, KERNEL_SETS
+from derain.nets import FUSIONS, INITS, KERNEL_SETS
 from derain.rain import FrameRain, RainSampler
 
 __all__ = ["Block", "LossArgs", "Network", "Params", "ParamsError", "RainArgs",
@@ -279,7 +279,7 @@ class DerainArgs(_NetArgs):
     in_channels: Literal[1, 3]
     slope: float = Field(ge=0)
     chunk: int = Field(None, ge=1)
-    init: Literal["default", "kaiming"] = None
+    init: Literal[INITS] = None
 
 
 class SpanetArgs(_NetArgs):
@@ -292,7 +292,7 @@ class SpanetArgs(_NetArgs):
     blocks: int = Field(ge=0)
     sabs: int = Field(None, ge=1)
     sarbs: int = Field(None, ge=1)
-    init: Literal["default", "kaiming"] = None
+    init: Literal[INITS] = None
 
 
 class PReNetArgs(_NetArgs):
@@ -304,7 +304,7 @@ class PReNetArgs(_NetArgs):
     channels: int = Field(ge=1)
     stages: int = Field(ge=1)
     blocks: int = Field(ge=0)
-    init: Literal["default", "kaiming"] = None
+    init: Literal[INITS] = None
 
 
 # A ``model`` as :func:`derain.nets.build_model` reads it: ``arch`` names the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from derain.nets.common import derain_rgb_any, pad_to_multiple
+from derain.nets.common import INITS, derain_rgb_any, pad_to_multiple
 from derain.nets.derainnet import (
     FUSIONS,
     KERNEL_SETS,
@@ -25,7 +25,7 @@ from derain.nets.spanet import SpatialAttentiveNet
 # The ``arch`` key of a model config names its class; DerainNet when absent.
 ARCHS = {"derain": DerainNet, "spanet": SpatialAttentiveNet, "prenet": PReNet}
 
-__all__ = ["ARCHS", "FUSIONS", "KERNEL_SETS", "BilinearUp", "DerainNet",
+__all__ = ["ARCHS", "FUSIONS", "INITS", "KERNEL_SETS", "BilinearUp", "DerainNet",
            "DynamicFusion", "Encoder", "Fusion", "PReNet", "SpatialAttentiveNet",
            "build_model", "count_parameters", "derain_rgb_any", "layer_table",
            "pad_to_multiple"]

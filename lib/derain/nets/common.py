@@ -51,12 +51,12 @@ INITS = ("default", "kaiming")
 
 
 def initialise(net: nn.Module, init: str, zero: tuple[nn.Module, ...] = (),
-               keep: tuple[nn.Module, ...] = ()) -> None:
+               keep: tuple[nn.Module, ...] = (), slope: float = 0.0) -> None:
     """Initialises the convolutions of ``net``: ``"default"`` keeps PyTorch's,
-    ``"kaiming"`` draws He normal weights (fan in, ReLU gain) and zero biases.
-    The convolutions in ``zero`` start at exactly zero either way (the last layer
-    of a network that starts from the identity) and those in ``keep`` keep their
-    own initialisation."""
+    ``"kaiming"`` draws He normal weights (fan in, the gain of a leaky ReLU of
+    ``slope``; 0 is a ReLU) and zero biases. The convolutions in ``zero`` start
+    at exactly zero either way (the last layer of a network that starts from the
+    identity) and those in ``keep`` keep their own initialisation."""
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     for module in net.modules():
@@ -66,5 +66,5 @@ def initialise(net: nn.Module, init: str, zero: tuple[nn.Module, ...] = (),
             nn.init.zeros_(module.weight)
             nn.init.zeros_(module.bias)
         elif init == "kaiming":
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            nn.init.kaiming_normal_(module.weight, a=slope, nonlinearity="leaky_relu")
             nn.init.zeros_(module.bias)

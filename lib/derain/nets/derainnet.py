@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from derain.nets.common import derain_rgb_any, pad_to_multiple
+from derain.nets.common import INITS, derain_rgb_any, initialise, pad_to_multiple
 
 FUSIONS = ("dynamic", "concat", "sum", "product")
 KERNEL_SETS = {"3/5/7": (3, 5, 7), "1/3/5": (1, 3, 5)}
@@ -205,8 +205,8 @@ class DerainNet(nn.Module):
         init: str = "default",
     ):
         super().__init__()
-        if init not in ("default", "kaiming"):
-            raise ValueError(f"init must be 'default' or 'kaiming', got {init!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         ks = KERNEL_SETS[kernels] if isinstance(kernels, str) else tuple(kernels)
         if len(ks) != 3 or any(k < 1 or k % 2 == 0 for k in ks):
             raise ValueError(f"kernels must be three odd sizes, got {kernels!r}")
@@ -246,22 +246,14 @@ class DerainNet(nn.Module):
         # The rain estimate starts at exactly zero, so training starts from the
         # identity (background = input) instead of from a random image; this is one
         # of the measures against the collapse to a constant background.
-        last = self.dec1[-1]
-        if init == "kaiming":
-            # He initialisation (fan in, the activations' slope) keeps the scale of
-            # the features through the ~20 layers between the input and the last
-            # convolution; PyTorch's default shrinks it about 2.4x per layer, so
-            # the zero-initialised rain estimate takes ~150 steps to leave the
-            # identity. The fusion's filter generator keeps its own small
-            # initialisation and the last layer stays zero.
-            generator = getattr(getattr(self.fusion, "mix", None), "generator", None)
-            for module in self.modules():
-                if isinstance(module, nn.Conv2d) and module not in (last, generator):
-                    nn.init.kaiming_normal_(module.weight, a=slope,
-                                            nonlinearity="leaky_relu")
-                    nn.init.zeros_(module.bias)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        # He initialisation (fan in, the activations' slope) keeps the scale of
+        # the features through the ~20 layers between the input and the last
+        # convolution; PyTorch's default shrinks it about 2.4x per layer, so the
+        # zero-initialised rain estimate takes ~150 steps to leave the identity.
+        # The fusion's filter generator keeps its own small initialisation.
+        generator = getattr(getattr(self.fusion, "mix", None), "generator", None)
+        initialise(self, init, zero=(self.dec1[-1],),
+                   keep=(generator,) if generator is not None else (), slope=slope)
         # channels_last weights and activations: oneDNN's fastest layout for these
         # thin layers on a CPU (training 1.35x, inference 1.8x the speed of NCHW);
         # load_state_dict copies into these tensors and keeps their layout.

@@ -64,8 +64,8 @@ def target_quality(data_dir: str | Path, manifest: dict, split: str = "train",
     ``mask recall`` (share of the rain pixels it marks; a rain pixel is one the
     rain brightens by more than ``rain_step``), ``mask precision`` (share of
     its marks that are rain) and ``marked`` (share of the frame it marks). A
-    network trained towards a target cannot be expected to end closer to the
-    background than the target itself is."""
+    network trained towards a deterministic target is not expected to end much
+    closer to the background than the target itself is."""
     scenes = split_scenes(manifest, split)[:limit]
     if not scenes:
         raise ValueError(f"{data_dir}: no {split!r} scenes in the manifest")

@@ -158,8 +158,7 @@ study.run(trials, workers, seeds=study.seeds[:1])
 lr_curves = tables.learning_curves(study, {
     f"lr {lr:g}": {n: f"{n} | lr {lr:g}" for n in NETWORKS} for lr in lr_candidates})
 lr_curves.to_csv(out / "lr_curves.csv", index=False)
-last = lr_curves.sort_values("step").groupby(["budget", "control"]).tail(1)
-lr_table = last.pivot(index="budget", columns="control", values="val_gain")
+lr_table = tables.final_gains(lr_curves)
 best_lr = {n: float(lr_table[n].idxmax().removeprefix("lr ")) for n in NETWORKS}
 page.number("neighbours_lr_candidates",
             ", ".join(f"{lr:g}" for lr in lr_candidates), "{}")

@@ -145,3 +145,14 @@ def test_pick_budget_prefers_the_cheapest_within_the_seed_spread():
     assert pick_budget(reach, "full", "sup", tolerance=0.0)[0] == "chosen"
     with pytest.raises(ValueError, match="tolerance"):
         pick_budget(curves, "full", "sup", tolerance=float("nan"))
+
+
+def test_final_gains_take_the_last_point_of_the_first_seed():
+    from derain.book.tables import final_gains
+    curves = _curves({"lr 0.001": (2.5, 1.0, 60), "lr 0.0005": (1.5, 0.5, 60)})
+    earlier = curves.assign(step=5, val_gain=9.0)  # higher, but not the last point
+    later_seed = curves.assign(seed=1, val_gain=-9.0)  # not the first seed
+    table = final_gains(pd.concat([earlier, curves, later_seed]).sample(frac=1,
+                                                                         random_state=0))
+    assert table.loc["lr 0.001", "full"] == 2.5 and table.loc["lr 0.0005", "sup"] == 0.5
+    assert table["full"].idxmax() == "lr 0.001"

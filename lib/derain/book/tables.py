@@ -327,6 +327,21 @@ def learning_curves(study, budgets: dict[str, dict[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def final_points(curves: pd.DataFrame) -> pd.DataFrame:
+    """The last validation point of each budget and control in ``curves`` (a
+    :func:`learning_curves` table), first seed only, so that every budget is
+    compared alike."""
+    first = curves[curves["seed"] == curves["seed"].min()]
+    return first.sort_values("step").groupby(["budget", "control"]).tail(1)
+
+
+def final_gains(curves: pd.DataFrame) -> pd.DataFrame:
+    """Final validation gain over the input: a row per budget, a column per
+    control (see :func:`final_points`)."""
+    return final_points(curves).pivot(index="budget", columns="control",
+                                      values="val_gain")
+
+
 def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
                 targets: tuple[float, float] = (1.5, 3.0),
                 tolerance: float = 0.0) -> tuple[str, pd.DataFrame]:
@@ -339,9 +354,8 @@ def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
     budget, so that all are compared alike)."""
     if not tolerance >= 0:  # NaN included
         raise ValueError(f"tolerance must be >= 0 dB, got {tolerance}")
-    first = curves[curves["seed"] == curves["seed"].min()]
-    last = first.sort_values("step").groupby(["budget", "control"]).tail(1)
-    table = last.pivot(index="budget", columns="control", values="val_gain")
+    last = final_points(curves)
+    table = final_gains(curves)
     seconds = "CPU seconds (full method)"
     table[seconds] = last[last["control"] == full].set_index("budget")["seconds"]
     table["reaches the targets"] = (table[full] >= targets[0]) & \

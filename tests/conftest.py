@@ -25,3 +25,17 @@ def tiny_data(tmp_path_factory):
                    test_size=48, n_val=1, crops_per_image=1, max_train_scenes=4,
                    rain=TINY_RAIN, seed=0)
     return out
+
+
+# The test that starts the smoke pipelines (tests/test_pipeline.py).
+SMOKE_START = "test_the_smoke_pipelines_start"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The two smoke pipelines run for minutes, mostly on one core each: when a
+    selected test waits for them, the test that starts them goes first, so the
+    rest of the suite runs while they do instead of before them."""
+    start = [item for item in items if item.name == SMOKE_START]
+    if start and any("smoke" in item.fixturenames for item in items):
+        items.remove(start[0])
+        items.insert(0, start[0])

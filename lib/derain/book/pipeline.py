@@ -217,11 +217,12 @@ def run_chapter(stage: str, params_path: str | Path = "params.yaml",
 EXPERIMENT = (
     ("git add -A && git commit -qm baseline",
      "Experiments start from a commit: the baseline is the run you have."),
-    ("dvc exp run -S evaluate.rain100l_limit=30",
+    ("dvc exp run -S evaluate.rain100l_limit=30 evaluate",
      "Changes one parameter (here: score Rain100L on its first 30 pairs) for this "
-     "run only and runs the stages it reaches (`evaluate`, then the pages that "
-     "read its results); the others are reused from the cache. The workspace "
-     "then holds the experiment's results."),
+     "run only and runs the stage named, `evaluate`, with what it depends on "
+     "reused from the cache. The workspace then holds the experiment's results; "
+     "without the stage's name the run would also go on to every stage the "
+     "change reaches (the book among them)."),
     ("dvc exp show --only-changed",
      "Every experiment in a table: the parameters that differ and the metrics "
      "they gave."),

@@ -64,6 +64,31 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path, tiny_data):
     assert full["dec1.4.weight"].abs().sum() > 0
 
 
+def test_data_seed_draws_the_data_and_leaves_the_initial_weights(tmp_path,
+                                                                  tiny_data):
+    """``data_seed`` changes the batches a run draws, not its initial weights;
+    unset, it is ``seed``, and the identity of older runs is unchanged."""
+    config = TrainConfig(**{**SMALL, "loss": LOSS, "steps": 2})
+    assert "data_seed" not in config.identity()
+    assert config.replace(data_seed=3).identity()["data_seed"] == 3
+    seen = {}
+    for name, fields in {"unset": {}, "own": {"data_seed": SMALL.get("seed", 0)},
+                         "other": {"data_seed": 7}}.items():
+        run(tmp_path / name, tiny_data, steps=2, checkpoint_every=2, **fields)
+        seen[name] = weights(tmp_path / name / "model.pt")
+    assert_same_weights(seen["unset"], seen["own"])
+    moved = [k for k in seen["unset"]
+             if not torch.equal(seen["unset"][k], seen["other"][k])]
+    assert moved  # other batches, other updates
+    # ... from the same initial weights
+    from derain.training.distributed import World
+    from derain.training.loop import _Run
+    starts = [_Run(config.replace(data_seed=d), tmp_path / f"start{d}", tiny_data,
+                   World()) for d in (None, 7)]
+    assert_same_weights(*(r.net.state_dict() for r in starts))
+    assert starts[0].rng.integers(2**31) != starts[1].rng.integers(2**31)
+
+
 def test_changed_settings_start_over(tmp_path, tiny_data):
     run(tmp_path / "run", tiny_data, steps=2, checkpoint_every=1)
     with pytest.warns(UserWarning, match="other settings"):

@@ -221,6 +221,11 @@ class TrainConfig(BaseModel):
       on a CPU with AVX2 only it is emulated and about ten times slower);
       ``"auto"`` is ``"bf16"`` where the device computes it at speed and
       ``"fp32"`` elsewhere (the run's history records which).
+    - ``seed`` sets the network's initial weights and, unless ``data_seed``
+      is given, the run's draws of training data (scenes, frames, crops, and
+      the random parts of an objective that draw from the same stream);
+      ``data_seed`` draws those from another seed, so that the two sources of
+      a seed's luck can be told apart (chapter 6).
     - ``checkpoint_every``, ``log_every`` and ``val_every`` (0: never) are in steps.
     """
 
@@ -241,6 +246,7 @@ class TrainConfig(BaseModel):
     warmup: float = Field(default=0.0, ge=0, lt=1)
     precision: Literal[PRECISIONS] = "fp32"
     seed: int = 0
+    data_seed: int | None = Field(default=None, ge=0)
     checkpoint_every: int = Field(default=200, ge=1)
     log_every: int = Field(default=20, ge=1)
     val_every: int = Field(default=500, ge=0)
@@ -264,8 +270,10 @@ class TrainConfig(BaseModel):
         """The fields that define what is trained (not how often it is logged,
         checkpointed or where it runs): a checkpoint of another identity is not
         this run's past."""
+        # data_seed None is ``seed`` (the runs made before it existed): not stored.
+        unset = {"data_seed"} if self.data_seed is None else set()
         return self.model_dump(exclude={"checkpoint_every", "log_every",
-                                        "val_every", "device"})
+                                        "val_every", "device", *unset})
 
 
 def lr_factor(step: int, steps: int, schedule: str = "constant",

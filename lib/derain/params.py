@@ -390,11 +390,12 @@ Device = Annotated[str, AfterValidator(_device_available),
 class TrainingBlock(Block, TrainConfig):
     """A ``training`` block: the fields of :class:`~derain.config.TrainConfig`,
     every one given except those a chapter sets per configuration (``objective``,
-    ``target``, ``frames``) and two rarely changed ones (``beta2``,
-    ``log_every``); a new field of TrainConfig is required here until it is
-    added to ``optional``."""
+    ``target``, ``frames``, ``data_seed``) and two rarely changed ones
+    (``beta2``, ``log_every``); a new field of TrainConfig is required here until
+    it is added to ``optional``."""
 
-    optional = frozenset({"objective", "target", "frames", "beta2", "log_every"})
+    optional = frozenset({"objective", "target", "frames", "data_seed", "beta2",
+                          "log_every"})
     model: Network
     loss: LossArgs
     device: Device = "auto"

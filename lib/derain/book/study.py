@@ -136,6 +136,19 @@ class Study:
             self._sources[name] = (self.out_dir, name)
         return table
 
+    def run_each(self, configs: dict[str, tuple[dict, int]], workers: int = 1
+                 ) -> pd.DataFrame:
+        """Like :meth:`run`, each configuration with a seed of its own
+        (``name -> (changes, seed)``), all of them at once."""
+        specs = [self.specs({name: changes}, seeds=[seed])[0]
+                 for name, (changes, seed) in configs.items()]
+        table = run_all(specs, self.out_dir, self.data_dir, self.evaluation,
+                        workers=workers, executor_kind=self.executor,
+                        scheduler=self.scheduler)
+        for name in configs:
+            self._sources[name] = (self.out_dir, name)
+        return table
+
     def reuse(self, names: dict[str, str], stage: str = BASE_STAGE) -> pd.DataFrame:
         """The runs of another chapter, renamed: ``names`` maps their name there
         to the name here."""

@@ -68,7 +68,8 @@ class _Run:
         self.optimizer = torch.optim.Adam(params, lr=config.lr,
                                           betas=(config.beta1, config.beta2),
                                           fused=True)
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = np.random.default_rng(
+            config.seed if config.data_seed is None else config.data_seed)
         # ``precision``: what the run trained in (``auto`` resolved here).
         self.history: dict = {"train": [], "val": [], "seconds": 0.0,
                               "precision": self.objective.precision}

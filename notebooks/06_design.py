@@ -247,13 +247,12 @@ if len(full) >= 2:
               if abs(by_weights) >= 2 * abs(by_data) else
               "mostly from the data stream" if abs(by_data) >= 2 * abs(by_weights)
               else "from both, in comparable parts")
-    pair = f"seeds {low} and {high}"
+    pair, total = f"seeds {low} and {high}", full[high] - full[low]
 else:
     spread = pd.DataFrame({"full method": ["one seed: nothing to cross"]})
-    by_weights = by_data = pair = source = None
+    by_weights = by_data = pair = total = source = None
 page.number("design_spread_pair", pair, "{}")
-page.number("design_spread_total", full.max() - full.min() if len(full) >= 2
-            else None, "{:.2f} dB")
+page.number("design_spread_total", total, "{:.2f} dB")
 page.number("design_spread_weights", by_weights, "{:+.2f} dB")
 page.number("design_spread_data", by_data, "{:+.2f} dB")
 page.number("design_spread_source", f"the difference comes {source}"
@@ -262,8 +261,8 @@ page.table(spread, "design_spread",
            "The full method's test PSNR of the two seeds furthest apart, each "
            "trained again with the other's stream of training data: rows are "
            "initial weights, columns data streams; the diagonal is the runs "
-           "above.", params=["seeds"], formats={c: "{:.2f}" for c in spread.columns
-                                               if len(full) >= 2})
+           "above.", params=["seeds"],
+           formats={c: "{:.2f}" for c in spread.select_dtypes("number")})
 
 # %%
 metrics = {"input_test_psnr": floor["test_psnr"], "test_images": floor["test_n"],

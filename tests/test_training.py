@@ -72,7 +72,7 @@ def test_data_seed_draws_the_data_and_leaves_the_initial_weights(tmp_path,
     assert "data_seed" not in config.identity()
     assert config.replace(data_seed=3).identity()["data_seed"] == 3
     seen = {}
-    for name, fields in {"unset": {}, "own": {"data_seed": SMALL.get("seed", 0)},
+    for name, fields in {"unset": {}, "own": {"data_seed": SMALL["seed"]},
                          "other": {"data_seed": 7}}.items():
         run(tmp_path / name, tiny_data, steps=2, checkpoint_every=2, **fields)
         seen[name] = weights(tmp_path / name / "model.pt")

@@ -129,23 +129,23 @@ class Study:
         ``seeds``): one row of scores per run, in the order of :meth:`specs`;
         ``workers`` runs at a time on this machine (or, with the Dask executor
         and no scheduler, in a local Dask cluster of that many workers)."""
-        table = run_all(self.specs(configs, seed_major, seeds), self.out_dir,
-                        self.data_dir, self.evaluation, workers=workers,
-                        executor_kind=self.executor, scheduler=self.scheduler)
-        for name in configs:
-            self._sources[name] = (self.out_dir, name)
-        return table
+        return self._run_specs(self.specs(configs, seed_major, seeds), workers)
 
     def run_each(self, configs: dict[str, tuple[dict, int]], workers: int = 1
                  ) -> pd.DataFrame:
         """Like :meth:`run`, each configuration with a seed of its own
         (``name -> (changes, seed)``), all of them at once."""
-        specs = [self.specs({name: changes}, seeds=[seed])[0]
-                 for name, (changes, seed) in configs.items()]
+        return self._run_specs([self.specs({name: changes}, seeds=[seed])[0]
+                                for name, (changes, seed) in configs.items()],
+                               workers)
+
+    def _run_specs(self, specs: list[dict], workers: int) -> pd.DataFrame:
+        """Trains (or reads back) ``specs`` through this study's executor and
+        remembers that their runs are this chapter's."""
         table = run_all(specs, self.out_dir, self.data_dir, self.evaluation,
                         workers=workers, executor_kind=self.executor,
                         scheduler=self.scheduler)
-        for name in configs:
+        for name in dict.fromkeys(spec["name"] for spec in specs):
             self._sources[name] = (self.out_dir, name)
         return table
 

@@ -355,7 +355,7 @@ def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
     if not tolerance >= 0:  # NaN included
         raise ValueError(f"tolerance must be >= 0 dB, got {tolerance}")
     last = final_points(curves)
-    table = final_gains(curves)
+    table = last.pivot(index="budget", columns="control", values="val_gain")
     seconds = "CPU seconds (full method)"
     table[seconds] = last[last["control"] == full].set_index("budget")["seconds"]
     table["reaches the targets"] = (table[full] >= targets[0]) & \

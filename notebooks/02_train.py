@@ -34,11 +34,14 @@ paper_loss = {"lambda_b": 1.0, "lambda_s": 0.1, "lambda_v": 0.01, "lambda_r": 0.
               "gamma_start": 0.1, "gamma_end": 0.0001, "gamma_decay": 0.3}
 paper_loss_steps = 4
 nproc = 1
+threads = 1
 
 # %%
 import json
+import os
 
 import pandas as pd
+import torch
 
 from derain.book import plots, tables
 from derain.book.captions import Page
@@ -90,7 +93,10 @@ for key in ("lambda_b", "lambda_s", "gamma_start", "gamma_end"):
 # identity, background = input. Training resumes from `checkpoint.pt` if the stage
 # was interrupted. With `nproc` above 1 (`train.nproc` in `params.yaml`) the run
 # trains data-parallel on that many processes, each on its slice of every batch,
-# and follows the one-process run (chapter 4, "Scaling out").
+# and follows the one-process run (chapter 4, "Scaling out"). With one process
+# it trains on {glue:text}`train_threads` (`train.threads`; the stage trains
+# alone, so it takes every core unless told otherwise, where the experiment
+# chapters run one single-threaded run per core).
 
 # %%
 page.table(pd.Series(config.loss, name="this book").to_frame().join(
@@ -101,6 +107,12 @@ page.table(pd.Series(config.loss, name="this book").to_frame().join(
            params=["training.loss"])
 
 # %%
+if nproc == 1:
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    n = torch.get_num_threads()
+    page.number("train_threads", f"{n} thread{'s' * (n > 1)}", "{}")
+else:
+    page.number("train_threads", "one thread per process", "{}")
 history = launch(config, run, data_dir, nproc)
 log, val = pd.DataFrame(history["train"]), pd.DataFrame(history["val"])
 print(f"{history['steps_per_second']:.2f} steps/s, {config.batch_size} pairs of "

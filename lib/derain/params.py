@@ -451,12 +451,14 @@ class Train(Block):
     """``train`` (chapter 2): the main run, and the paper's loss recipe beside it
     for ``paper_loss_steps`` steps (0: not trained); ``nproc`` processes train
     each data-parallel (see :mod:`derain.training.distributed`), so the batch
-    size must be a multiple of it."""
+    size must be a multiple of it. ``threads``: the torch threads of the one
+    process that trains when ``nproc`` is 1 (null: one per core)."""
 
     training: TrainingBlock
     paper_loss: LossArgs
     paper_loss_steps: int = Field(ge=0)
     nproc: PositiveInt
+    threads: Limit
 
     @model_validator(mode="after")
     def _batch_splits(self) -> Train:

@@ -38,7 +38,6 @@ threads = 1
 
 # %%
 import json
-import os
 
 import pandas as pd
 import torch
@@ -50,6 +49,7 @@ from derain.config import TrainConfig
 from derain.data import SceneTestSet
 from derain.evaluation import evaluate
 from derain.nets import build_model, count_parameters
+from derain.training.executors import worker_threads
 from derain.training.launch import launch
 from derain.training.loop import VAL_FRAMES
 
@@ -108,7 +108,7 @@ page.table(pd.Series(config.loss, name="this book").to_frame().join(
 
 # %%
 if nproc == 1:
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads or worker_threads(1))
     n = torch.get_num_threads()
     page.number("train_threads", f"{n} thread{'s' * (n > 1)}", "{}")
 else:

@@ -7,7 +7,6 @@ several workers, and what the grid would cost at the paper's scale on GPUs."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -419,6 +418,7 @@ def data_parallel_table(config, data_dir, processes: list[int],
     starting the processes and loading the scenes."""
     import pandas as pd
 
+    from derain.training.executors import worker_threads
     from derain.training.launch import launch
 
     rows = []
@@ -433,7 +433,7 @@ def data_parallel_table(config, data_dir, processes: list[int],
                 history, error = {}, str(err)
             wall = time.perf_counter() - start
         rows.append({"processes": nproc,
-                     "threads per process": max(1, (os.cpu_count() or 1) // nproc)
+                     "threads per process": worker_threads(nproc)
                      if nproc > 1 else torch.get_num_threads(),
                      "batch per process": config.batch_size // nproc,
                      "steps per second": history.get("steps_per_second"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from derain.config import TrainConfig
 from derain.training.distributed import world_from_env
+from derain.training.executors import worker_threads
 from derain.training.loop import train
 
 # What each rank runs: the training loop, its arguments as JSON in argv[1].
@@ -53,7 +54,7 @@ def launch(config: TrainConfig | dict, run_dir: str | Path, data_dir: str | Path
                  "stop_after": stop_after}
     env = dict(os.environ)
     # torchrun would set 1 thread per rank; a CPU's cores are shared out instead.
-    env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    env["OMP_NUM_THREADS"] = str(worker_threads(nproc))
     done = subprocess.run(torchrun_command(nproc, "-c", _WORKER,
                                            json.dumps(arguments)),
                           env=env, capture_output=not progress, text=True,

@@ -248,6 +248,8 @@ def write_reproduce_page(path: Path, root: Path) -> None:
         "`dvc repro <stage>` runs one stage and what it depends on; `derain "
         "profile gpu` switches to the GPU profile. This build used the profile "
         f"`{params.get('profile', 'cpu')}`.", "",
+        "```{table} Every stage of the pipeline: the command DVC runs, what it "
+        "makes and the wall time of its last run.", ":name: reproduce_stages", "",
         "| stage | command | makes | wall time |", "| --- | --- | --- | --- |",
     ]
     total = 0.0
@@ -261,7 +263,8 @@ def write_reproduce_page(path: Path, root: Path) -> None:
         total += seconds or 0.0
         shown = f"{seconds / 60:.1f} min" if seconds else "-"
         lines.append(f"| `{name}` | `{stage['cmd']}` | {made} | {shown} |")
-    lines += ["", f"Recorded stages together: {total / 60:.1f} min (the book stage "
+    lines += ["```", "",
+              f"Recorded stages together: {total / 60:.1f} min (the book stage "
               "itself takes well under a minute). A stage that DVC found up to date "
               "keeps the time of the run that made its outputs; a training stage "
               "that resumed from its checkpoint records only the resumed part.",

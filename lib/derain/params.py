@@ -559,6 +559,21 @@ class Candidate(Block):
     changes: dict[str, Any] = Field(min_length=1)
 
 
+class Spread(Block):
+    """``design.spread``: the full method trained with more ``seeds`` (the
+    book's first) at the chosen budget and at each of ``budgets``."""
+
+    seeds: list[Seed] = Field(min_length=2)
+    budgets: list[Candidate]
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("a seed is listed twice")
+        return seeds
+
+
 class Design(Block):
     """``design`` (chapter 6): the ``training`` block every experiment run shares,
     its seeds, the candidate budgets it was chosen among, how runs are scored and
@@ -570,6 +585,7 @@ class Design(Block):
     workers: PositiveInt
     training: SharedTraining
     candidates: list[Candidate]
+    spread: Spread
     curve_points: int = Field(ge=2)
     eval_frames: Limit
     rain100l_limit: Limit
@@ -587,11 +603,15 @@ class Design(Block):
     @model_validator(mode="after")
     def _candidates_are_budgets(self) -> Design:
         """Each candidate's changes, applied to the shared block, must still be
-        a training block (no unknown key, values in range)."""
+        a training block (no unknown key, values in range); so must those of
+        the spread's budgets, whose seeds start with the book's."""
         from derain.config import deep_merge
 
+        if self.spread.seeds[:len(self.seeds)] != self.seeds:
+            raise ValueError(f"spread.seeds {self.spread.seeds} must start with "
+                             f"the book's seeds {self.seeds}")
         base = self.training.model_dump(exclude_unset=True, warnings=False)
-        for candidate in self.candidates:
+        for candidate in [*self.candidates, *self.spread.budgets]:
             try:
                 TrainConfig(**deep_merge(base, candidate.changes))
             except ValidationError as err:
@@ -844,8 +864,10 @@ def describe(annotation: Any, meta: list | None = None) -> str:
         return "one of " + ", ".join(_show(a) for a in args)
     if origin is list:
         sizes = [i for i in meta if isinstance(i, (MinLen, MaxLen))]
-        lead = "a non-empty list" if any(isinstance(i, MinLen) and i.min_length
-                                          for i in sizes) else "a list"
+        least = max((i.min_length for i in sizes if isinstance(i, MinLen)),
+                    default=0)
+        lead = ("a list" if least == 0 else "a non-empty list" if least == 1
+                else f"a list of at least {least} items")
         return f"{lead}, each {describe(args[0])}"
     if annotation is bool:
         return "true or false"

@@ -587,6 +587,47 @@ def learning_curves(curves, controls: list[str]):
     return fig
 
 
+def seed_spread(runs, budgets: dict[str, str], floor: float,
+                book_seeds: list[int], target: float = 0.15):
+    """Left: each seed's test gain over the rainy input at each budget
+    (``budgets[label] = run name``), a line per seed (the book's seeds solid);
+    right: the seed-to-seed standard deviation at each budget, with its 95 %
+    interval (chi-square), against the target."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.4, 3.6))
+    labels = list(budgets)
+    x = np.arange(len(labels))
+    for seed in sorted(runs["seed"].unique()):
+        gains = [runs.loc[(runs["name"] == budgets[b]) & (runs["seed"] == seed),
+                          "test_psnr"].mean() - floor for b in labels]
+        left.plot(x, gains, marker="o", ms=4, label=f"seed {seed}",
+                  ls="-" if seed in book_seeds else "--")
+    left.axhline(0, color="gray", ls=":", lw=1)
+    left.set_ylabel("test PSNR gain over the input (dB)")
+    left.legend(fontsize=7, ncol=2)
+    from scipy.stats import chi2
+
+    sds, bars = [], []
+    for b in labels:
+        test = runs.loc[runs["name"] == budgets[b], "test_psnr"]
+        n, sd = len(test), float(test.std(ddof=1))
+        low, high = (sd * np.sqrt((n - 1) / chi2.ppf(q, n - 1))
+                     for q in (0.975, 0.025))
+        sds.append(sd)
+        bars.append((sd - low, high - sd))
+    right.errorbar(x, sds, yerr=np.array(bars).T, fmt="o", color="tab:blue",
+                   capsize=4, label="seed sd, 95 % interval")
+    right.axhline(target, color="black", ls="--", lw=1, label=f"target {target:g} dB")
+    right.set_ylabel("seed-to-seed sd of test PSNR (dB)")
+    if all(v > 0 for v in sds):  # one seed unlike the rest outweighs them all
+        right.set_yscale("log")
+    right.legend(fontsize=7)
+    for ax in (left, right):
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_xlabel("budget")
+    fig.tight_layout()
+    return fig
+
+
 def gain_intervals(study, names: list[str], title: str, test_set: str = "test"):
     """Each run's paired gain over the rainy input with its 95 % interval (bar),
     each seed's gain (dots): the quantity a chapter compares, drawn from zero."""

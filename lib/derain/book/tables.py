@@ -369,6 +369,47 @@ def pick_budget(curves: pd.DataFrame, full: str, supervised: str,
     return str(pick), table.round(3)
 
 
+def seed_spread(study, runs: pd.DataFrame, budgets: dict[str, str],
+                book_seeds: list[int], target: float = 0.15) -> pd.DataFrame:
+    """The full method's spread over seeds at each budget (``budgets[label] =
+    run name``, the first the chosen one), from ``runs`` (a :meth:`Study.run`
+    table holding every seed of each name): the mean test PSNR, the
+    seed-to-seed standard deviation of the test and of the final validation
+    PSNR, a 95 % interval of the test one (chi-square, as for normal seeds),
+    the standard deviation over the book's seeds alone, the runs left at the
+    identity (a test gain under 0.5 dB), the training CPU-seconds per run and
+    their ratio to the chosen budget's, and whether the budget meets ``target``
+    (a test spread within it, and no run at the identity: runs that all stay
+    at the input agree without having learned)."""
+    from scipy.stats import chi2
+
+    rows, cost = [], None
+    for label, name in budgets.items():
+        part = runs[runs["name"] == name].set_index("seed")
+        test = part["test_psnr"]
+        histories = {seed: study.history(name, seed) for seed in part.index}
+        val = pd.Series({seed: h["val"][-1]["psnr"] for seed, h in histories.items()
+                         if h["val"]}, dtype=float)
+        n, sd = len(test), float(test.std(ddof=1))
+        low, high = (sd * np.sqrt((n - 1) / chi2.ppf(q, n - 1)) for q in
+                     (0.975, 0.025)) if n > 1 else (np.nan, np.nan)
+        seconds = float(part["train_seconds"].mean())
+        identity = int((test - study.floor["test_psnr"] < 0.5).sum())
+        cost = seconds if cost is None else cost
+        book = test[test.index.isin(book_seeds)]
+        rows.append({
+            "budget": label, "seeds": n, "CPU seconds per run": seconds,
+            "x chosen": seconds / cost, "test PSNR (dB)": float(test.mean()),
+            "seed sd, test (dB)": sd, "95 % interval": f"[{low:.2f}, {high:.2f}]",
+            "seed sd, validation (dB)": float(val.std(ddof=1)) if len(val) > 1
+            else np.nan,
+            "seed sd, book's seeds (dB)": float(book.std(ddof=1))
+            if len(book) > 1 else np.nan,
+            "at the identity": identity,
+            f"sd <= {target:g} dB": bool(sd <= target and identity == 0)})
+    return pd.DataFrame(rows)
+
+
 def design_check(study, full: str, supervised: str) -> pd.DataFrame:
     """The chosen budget against the design's targets on the test scenes: each
     control's gain over the input (paired, with its interval), the seed sd of

@@ -156,3 +156,39 @@ def test_final_gains_take_the_last_point_of_the_first_seed():
                                                                          random_state=0))
     assert table.loc["lr 0.001", "full"] == 2.5 and table.loc["lr 0.0005", "sup"] == 0.5
     assert table["full"].idxmax() == "lr 0.001"
+
+
+class _SpreadStudy:
+    """What :func:`seed_spread` reads of a study: the input's test PSNR and each
+    run's history."""
+
+    floor = {"test_psnr": 26.0}
+
+    def history(self, name, seed):
+        return {"val": [{"psnr": 28.0 + 0.1 * seed}]}
+
+
+def test_seed_spread_counts_runs_at_the_identity_against_the_target():
+    from derain.book.tables import seed_spread
+    rows = [("chosen", s, p, 60.0) for s, p in
+            enumerate([30.0, 30.1, 29.9, 26.2, 30.05, 29.95])]  # seed 3: identity
+    rows += [("longer", s, p, 180.0) for s, p in
+             enumerate([31.0, 31.1, 30.9, 31.05, 30.95, 31.0])]
+    runs = pd.DataFrame(rows, columns=["name", "seed", "test_psnr", "train_seconds"])
+    table = seed_spread(_SpreadStudy(), runs, {"chosen": "chosen",
+                                               "1800 steps": "longer"}, [0, 1, 2])
+    chosen, longer = table.iloc[0], table.iloc[1]
+    assert chosen["at the identity"] == 1 and longer["at the identity"] == 0
+    assert chosen["seed sd, test (dB)"] > 1.0  # the identity seed dominates
+    assert chosen["seed sd, book's seeds (dB)"] == pytest.approx(0.1)
+    assert not chosen["sd <= 0.15 dB"] and longer["sd <= 0.15 dB"]
+    assert longer["x chosen"] == pytest.approx(3.0)
+    assert longer["seeds"] == 6
+    # the interval of a six-seed sd holds the estimate, wider above than below
+    low, high = (float(v) for v in longer["95 % interval"].strip("[]").split(","))
+    sd = longer["seed sd, test (dB)"]
+    assert low < sd < high and high - sd > sd - low
+    # all seeds at the identity agree without learning: not a met target
+    flat = runs.assign(test_psnr=26.0 + 0.01 * runs["seed"])
+    assert not seed_spread(_SpreadStudy(), flat, {"chosen": "chosen"},
+                           [0, 1, 2]).iloc[0]["sd <= 0.15 dB"]

@@ -285,10 +285,11 @@ page.table(crossing, "design_spread",
 # {glue:text}`design_spread_best`. The design's target (at most 0.15 dB, with
 # every seed learning) is met by {glue:text}`design_spread_met`.
 #
-# The later chapters train the chosen budget with the book's seeds. Each of
-# their comparisons carries the seed spread of its own differences, so a seed
-# that stays at the identity in one configuration widens that spread and makes
-# the comparison inconclusive rather than deciding it.
+# The later chapters train the chosen budget with the book's seeds, and the
+# smallest detectable difference above rests on them. Each of their comparisons
+# carries the seed spread of its own differences: a seed that stays at the
+# identity in one configuration widens that spread, and only an effect larger
+# than it can then decide the comparison.
 
 # %%
 spread_names = {"chosen": FULL} | {b["name"]: f"{FULL} | {b['name']}"
@@ -341,7 +342,7 @@ page.figure(plots.seed_spread(spread_runs, spread_names, floor["test_psnr"],
                               study.seeds),
             "fig_seed_spread",
             "Left: each seed's test gain over the rainy input at each budget, a "
-            "line per seed (the book's seeds solid). Right: the seed-to-seed "
+            "marker per seed (the book's seeds filled). Right: the seed-to-seed "
             "standard deviation of the test PSNR at each budget with its 95 % "
             "interval, against the design's target.",
             data=spread_runs[["name", "seed", "test_psnr", "train_seconds"]],

@@ -590,7 +590,7 @@ def learning_curves(curves, controls: list[str]):
 def seed_spread(runs, budgets: dict[str, str], floor: float,
                 book_seeds: list[int], target: float = 0.15):
     """Left: each seed's test gain over the rainy input at each budget
-    (``budgets[label] = run name``), a line per seed (the book's seeds solid);
+    (``budgets[label] = run name``), a marker per seed (the book's seeds filled);
     right: the seed-to-seed standard deviation at each budget, with its 95 %
     interval (chi-square), against the target."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.4, 3.6))
@@ -599,11 +599,14 @@ def seed_spread(runs, budgets: dict[str, str], floor: float,
     for seed in sorted(runs["seed"].unique()):
         gains = [runs.loc[(runs["name"] == budgets[b]) & (runs["seed"] == seed),
                           "test_psnr"].mean() - floor for b in labels]
-        left.plot(x, gains, marker="o", ms=4, label=f"seed {seed}",
-                  ls="-" if seed in book_seeds else "--")
+        # Points only: the budgets are not one axis (steps, then a slope).
+        left.plot(x + 0.04 * (seed - 2.5), gains, marker="o" if seed in book_seeds
+                  else "s", ms=5, ls="none", label=f"seed {seed}",
+                  fillstyle="full" if seed in book_seeds else "none")
     left.axhline(0, color="gray", ls=":", lw=1)
     left.set_ylabel("test PSNR gain over the input (dB)")
     left.legend(fontsize=7, ncol=2)
+    from matplotlib.ticker import LogLocator
     from scipy.stats import chi2
 
     sds, bars = [], []
@@ -620,6 +623,9 @@ def seed_spread(runs, budgets: dict[str, str], floor: float,
     right.set_ylabel("seed-to-seed sd of test PSNR (dB)")
     if all(v > 0 for v in sds):  # one seed unlike the rest outweighs them all
         right.set_yscale("log")
+        right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        right.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
+        right.yaxis.set_minor_formatter(plt.NullFormatter())
     right.legend(fontsize=7)
     for ax in (left, right):
         ax.set_xticks(x, labels, fontsize=8)

@@ -200,8 +200,8 @@ page.figure(plots.learning_curves(curves, [FULL, SUPERVISED]),
 
 # %%
 # The spread target is checked on every seed of the seed-spread study below.
-check = tables.design_check(study, FULL, SUPERVISED, study.run(
-    {FULL: CONTROLS[FULL]}, workers, seeds=spread["seeds"]))
+chosen_runs = study.run({FULL: CONTROLS[FULL]}, workers, seeds=spread["seeds"])
+check = tables.design_check(study, FULL, SUPERVISED, chosen_runs)
 check.to_csv(out / "design_check.csv", index=False)
 page.table(check.assign(met=check["met"].map({True: "yes", False: "no"})),
            "design_check_table",
@@ -297,10 +297,10 @@ page.table(crossing, "design_spread",
 # %%
 spread_names = {"chosen": FULL} | {b["name"]: f"{FULL} | {b['name']}"
                                    for b in spread["budgets"]}
-spread_configs = {FULL: CONTROLS[FULL]} | {
+spread_runs = pd.concat([chosen_runs, study.run({
     f"{FULL} | {b['name']}": {**b["changes"], "val_every": b["changes"].get(
-        "steps", study.training["steps"])} for b in spread["budgets"]}
-spread_runs = study.run(spread_configs, workers, seeds=spread["seeds"])
+        "steps", study.training["steps"])} for b in spread["budgets"]},
+    workers, seeds=spread["seeds"])], ignore_index=True)
 spread_table = tables.seed_spread(study, spread_runs, spread_names, study.seeds)
 chosen_row = spread_table.iloc[0]
 learned = spread_table[spread_table["at the identity"] == 0]

@@ -428,6 +428,15 @@ class SharedTraining(TrainingBlock):
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("a seed is listed twice")
+    return seeds
+
+
+Seeds = Annotated[list[Seed], AfterValidator(_distinct)]  # each at most once
 Limit = Annotated[int, Field(ge=1)] | None  # null: all
 
 
@@ -563,15 +572,8 @@ class Spread(Block):
     """``design.spread``: the full method trained with more ``seeds`` (the
     book's first) at the chosen budget and at each of ``budgets``."""
 
-    seeds: list[Seed] = Field(min_length=2)
+    seeds: Seeds = Field(min_length=2)
     budgets: list[Candidate]
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("a seed is listed twice")
-        return seeds
 
 
 class Design(Block):
@@ -581,7 +583,7 @@ class Design(Block):
     see :mod:`derain.training.executors`, and the address of a Dask
     ``scheduler``, null for a local cluster)."""
 
-    seeds: list[Seed] = Field(min_length=1)
+    seeds: Seeds = Field(min_length=1)
     workers: PositiveInt
     training: SharedTraining
     candidates: list[Candidate]
@@ -592,13 +594,6 @@ class Design(Block):
     device: Device
     executor: Literal[EXECUTORS]
     scheduler: str | None = Field(min_length=1)
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds: list[int]) -> list[int]:
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("a seed is listed twice")
-        return seeds
 
     @model_validator(mode="after")
     def _candidates_are_budgets(self) -> Design:

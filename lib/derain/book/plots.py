@@ -596,25 +596,25 @@ def seed_spread(runs, budgets: dict[str, str], floor: float,
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.4, 3.6))
     labels = list(budgets)
     x = np.arange(len(labels))
-    for seed in sorted(runs["seed"].unique()):
+    seeds = sorted(runs["seed"].unique())
+    for i, seed in enumerate(seeds):
         gains = [runs.loc[(runs["name"] == budgets[b]) & (runs["seed"] == seed),
                           "test_psnr"].mean() - floor for b in labels]
         # Points only: the budgets are not one axis (steps, then a slope).
-        left.plot(x + 0.04 * (seed - 2.5), gains, marker="o" if seed in book_seeds
-                  else "s", ms=5, ls="none", label=f"seed {seed}",
-                  fillstyle="full" if seed in book_seeds else "none")
+        book = seed in book_seeds
+        left.plot(x + 0.04 * (i - (len(seeds) - 1) / 2), gains,
+                  marker="o" if book else "s", ms=5, ls="none", label=f"seed {seed}",
+                  fillstyle="full" if book else "none")
     left.axhline(0, color="gray", ls=":", lw=1)
     left.set_ylabel("test PSNR gain over the input (dB)")
     left.legend(fontsize=7, ncol=2)
     from matplotlib.ticker import LogLocator
-    from scipy.stats import chi2
+
+    from derain.evaluation.claims import sd_interval
 
     sds, bars = [], []
     for b in labels:
-        test = runs.loc[runs["name"] == budgets[b], "test_psnr"]
-        n, sd = len(test), float(test.std(ddof=1))
-        low, high = (sd * np.sqrt((n - 1) / chi2.ppf(q, n - 1))
-                     for q in (0.975, 0.025))
+        sd, low, high = sd_interval(runs.loc[runs["name"] == budgets[b], "test_psnr"])
         sds.append(sd)
         bars.append((sd - low, high - sd))
     right.errorbar(x, sds, yerr=np.array(bars).T, fmt="o", color="tab:blue",

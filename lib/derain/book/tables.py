@@ -381,7 +381,7 @@ def seed_spread(study, runs: pd.DataFrame, budgets: dict[str, str],
     their ratio to the chosen budget's, and whether the budget meets ``target``
     (a test spread within it, and no run at the identity: runs that all stay
     at the input agree without having learned)."""
-    from scipy.stats import chi2
+    from derain.evaluation.claims import sd_interval
 
     rows, cost = [], None
     for label, name in budgets.items():
@@ -390,15 +390,13 @@ def seed_spread(study, runs: pd.DataFrame, budgets: dict[str, str],
         histories = {seed: study.history(name, seed) for seed in part.index}
         val = pd.Series({seed: h["val"][-1]["psnr"] for seed, h in histories.items()
                          if h["val"]}, dtype=float)
-        n, sd = len(test), float(test.std(ddof=1))
-        low, high = (sd * np.sqrt((n - 1) / chi2.ppf(q, n - 1)) for q in
-                     (0.975, 0.025)) if n > 1 else (np.nan, np.nan)
+        sd, low, high = sd_interval(test)
         seconds = float(part["train_seconds"].mean())
         identity = int((test - study.floor["test_psnr"] < 0.5).sum())
         cost = seconds if cost is None else cost
         book = test[test.index.isin(book_seeds)]
         rows.append({
-            "budget": label, "seeds": n, "CPU seconds per run": seconds,
+            "budget": label, "seeds": len(test), "CPU seconds per run": seconds,
             "x chosen": seconds / cost, "test PSNR (dB)": float(test.mean()),
             "seed sd, test (dB)": sd, "95 % interval": f"[{low:.2f}, {high:.2f}]",
             "seed sd, validation (dB)": float(val.std(ddof=1)) if len(val) > 1

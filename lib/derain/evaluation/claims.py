@@ -114,6 +114,24 @@ def bootstrap_interval(diffs: np.ndarray, groups: np.ndarray | None = None,
     return float(low), float(high)
 
 
+def sd_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
+    """The sample standard deviation of ``values`` (e.g. a run's score over
+    seeds) and its ``level`` interval, chi-square as for normal draws (skewed
+    upwards: a few seeds can understate a spread far more than overstate it).
+    NaN where there are fewer than two values."""
+    from scipy.stats import chi2
+
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n < 2:
+        return float("nan"), float("nan"), float("nan")
+    sd = float(values.std(ddof=1))
+    tail = (1 - level) / 2
+    low, high = (sd * float(np.sqrt((n - 1) / chi2.ppf(q, n - 1)))
+                 for q in (1 - tail, tail))
+    return sd, low, high
+
+
 def paired(a: np.ndarray, b: np.ndarray, names: list[str] | None = None,
            n_boot: int = N_BOOT) -> dict:
     """How much ``a`` scores above ``b`` on the same test images.
